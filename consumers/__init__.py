@@ -1,0 +1,1 @@
+"""The Kafka consumer workers: decode, validate, evaluate, write, alert, dead-letter."""

@@ -1,0 +1,113 @@
+"""The ``jejak`` command line: a thin adapter over the sub-packages.
+
+Each command group lives with the code it drives and is imported only when it
+is invoked, so a service that installed only the SDK (``jejak[sdk]``) can run
+``jejak emit`` without ClickHouse or chDB on the machine.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Any
+
+import click
+
+from jejak import __version__
+from jejak.errors import JejakError
+from jejak.settings import describe
+
+# name -> "module:attribute" of a click command or group
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "schemas": ("jejak.schemas.cli:schemas", "Avro schemas: list, show, check compatibility."),
+    "emit": ("jejak.producers.cli:emit", "Send JSON-lines events through the SDK."),
+    "simulate": ("jejak.producers.cli:simulate", "Generate realistic marketplace traffic."),
+    "policy": ("jejak.lineage.policy.cli:policy", "Show, evaluate, explain, diff and replay policies."),
+    "topics": ("jejak.consumers.cli:topics", "Create the Kafka topics jejak uses."),
+    "consume": ("jejak.consumers.cli:consume", "Run the lineage consumer (Kafka -> ClickHouse)."),
+    "store": ("jejak.lineage.store.cli:store", "Create, inspect or query the lineage store."),
+    "demo": ("jejak.consumers.demo:demo", "Replay a day of traffic through the whole pipeline."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            target, _ = LAZY_COMMANDS[cmd_name]
+            module_name, attr = target.split(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as exc:
+                raise click.ClickException(
+                    f"'jejak {cmd_name}' needs a part of jejak that is not installed "
+                    f"({exc.name}); install jejak[server] or jejak[sdk]"
+                ) from exc
+            command = getattr(module, attr)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{target} is not a click command")
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, help_) in sorted(LAZY_COMMANDS.items())]
+        rows += [
+            (name, cmd.get_short_help_str())
+            for name, cmd in sorted(self.commands.items())
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
+
+
+def _settings_epilog() -> str:
+    lines = ["Settings (environment variables):", ""]
+    for var, default, description in describe():
+        lines.append(f"  {var}  [{default}]  {description}".rstrip())
+    return "\n".join(lines)
+
+
+@click.group(cls=LazyGroup, epilog=None)
+@click.version_option(__version__, prog_name="jejak")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """jejak: privacy audit and data lineage for personal-data events.
+
+    Run `jejak settings` to see every setting, the variable that sets it and
+    its default.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command("settings")
+def settings_command() -> None:
+    """List every setting with the variable that sets it and its default."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("variable", "default", "meaning")
+    for row in describe():
+        table.add_row(*row)
+    Console().print(table)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry: jejak's own errors become one clear line and exit 1."""
+    try:
+        return cli.main(args=argv, prog_name="jejak", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except JejakError as exc:
+        click.echo(f"jejak: error: {exc}", err=True)
+        sys.exit(1)

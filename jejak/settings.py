@@ -1,0 +1,169 @@
+"""Typed settings, read from the environment only at the edges.
+
+Every value can be set with a ``JEJAK_`` variable, ``__`` separating the
+nesting: ``JEJAK_KAFKA__BOOTSTRAP_SERVERS``, ``JEJAK_STORE__DSN``,
+``JEJAK_SDK__PSEUDONYMIZATION_KEY``. Only ``main()`` functions and the command
+line call :meth:`Settings.from_env`; library classes take these objects.
+Secrets are ``SecretStr`` and DSNs are redacted before they reach a log line or
+an error message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+STATE_DIR = Path(".jejak")
+"""Local state (broker data, the embedded store, spools), relative to the working directory."""
+
+
+def default_dsn() -> str:
+    """The embedded chDB engine in ``.jejak/chdb`` under the working directory."""
+    return f"chdb://{(Path.cwd() / STATE_DIR / 'chdb').resolve()}"
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN with any password replaced by ``***``: safe for logs and errors."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username or ''}:***@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(_Section):
+    """Where the events, alerts and dead letters live, and how to reach the cluster."""
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    topic: str = Field("privacy.events", description="topic the SDK writes events to")
+    group_id: str = Field("jejak-lineage", description="consumer group of the lineage workers")
+    dead_letter_topic: str = Field(
+        "privacy.events.dlq", description="undecodable or invalid messages, with why"
+    )
+    alerts_topic: str = Field("privacy.alerts", description="alerts raised on violations")
+    partitions: int = Field(6, ge=1, description="partitions when jejak creates a topic")
+    replication_factor: int = Field(1, ge=1, description="replication when jejak creates a topic")
+    security_protocol: str | None = Field(None, description="e.g. SASL_SSL")
+    sasl_mechanism: str | None = Field(None, description="e.g. PLAIN, SCRAM-SHA-512")
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+    def client_config(self) -> dict[str, Any]:
+        """librdkafka properties common to producers, consumers and the admin client."""
+        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers}
+        if self.security_protocol:
+            conf["security.protocol"] = self.security_protocol
+        if self.sasl_mechanism:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            conf["sasl.username"] = self.sasl_username
+        if self.sasl_password is not None:
+            conf["sasl.password"] = self.sasl_password.get_secret_value()
+        return conf
+
+
+class SchemaSettings(_Section):
+    """How Avro payloads are framed on the wire."""
+
+    registry_url: str | None = Field(
+        None,
+        description="Confluent-compatible schema registry; unset = single-object encoding",
+    )
+
+
+class StoreSettings(_Section):
+    """The lineage store: embedded chDB (``chdb:///path``) or a server (``http(s)://``)."""
+
+    dsn: SecretStr = Field(
+        default_factory=lambda: SecretStr(default_dsn()),
+        description="chdb:///path or http(s)://user:password@host:port/db",
+    )
+    database: str = Field("jejak", description="database that holds jejak's tables")
+    cluster: str | None = Field(
+        None, description="ClickHouse cluster name: replicated tables ON CLUSTER"
+    )
+
+    @property
+    def redacted_dsn(self) -> str:
+        return redact_dsn(self.dsn.get_secret_value())
+
+
+FsyncPolicy = Literal["always", "batch", "never"]
+
+
+class SdkSettings(_Section):
+    """The producer SDK as a product service configures it."""
+
+    service: str = Field("unknown-service", description="name of the emitting service")
+    service_version: str = Field("0.0.0", description="version of the emitting service")
+    transport: str = Field("kafka", description="kafka | spool | file | console | memory")
+    pseudonymization_key: SecretStr = Field(
+        SecretStr("jejak-development-key-change-me"),
+        description="HMAC-SHA-256 key that turns raw subject ids into pseudonyms",
+    )
+    spool_dir: Path = Field(STATE_DIR / "spool", description="durable on-disk spool")
+    fsync: FsyncPolicy = Field("batch", description="spool fsync: always | batch | never")
+    max_block_ms: int = Field(50, ge=0, description="longest a service call may block")
+    queue_buffering_max_messages: int = Field(100_000, ge=1)
+    linger_ms: int = Field(20, ge=0)
+    compression: str = Field("zstd", description="none | gzip | snappy | lz4 | zstd")
+
+
+class PolicySettings(_Section):
+    """Which policy versions are in force."""
+
+    path: Path | None = Field(
+        None, description="folder (or file) of policy versions; unset = the shipped policy"
+    )
+
+
+class Settings(BaseSettings):
+    """All of jejak's settings; build with :meth:`from_env` at the edges only."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="JEJAK_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)  # type: ignore[arg-type]
+    schemas: SchemaSettings = Field(default_factory=SchemaSettings)  # type: ignore[arg-type]
+    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
+    sdk: SdkSettings = Field(default_factory=SdkSettings)  # type: ignore[arg-type]
+    policy: PolicySettings = Field(default_factory=PolicySettings)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Settings from ``JEJAK_*`` variables (and a ``.env`` file is not read)."""
+        return cls(**overrides)
+
+
+def describe(model: type[BaseModel] = Settings, prefix: str = "JEJAK_") -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting: for ``--help`` and the README."""
+    rows: list[tuple[str, str, str]] = []
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        var = f"{prefix}{name.upper()}"
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            rows.extend(describe(ann, f"{var}__"))
+            continue
+        if field.default_factory is not None:
+            default = "(computed)"
+        else:
+            default = "" if field.default is None else str(field.default)
+        if "key" in name or "password" in name:
+            default = "(secret)" if default else ""
+        rows.append((var, default, field.description or ""))
+    return rows

@@ -1,0 +1,1 @@
+"""The lineage side: the policy engine and policy files, the ClickHouse store and its queries."""

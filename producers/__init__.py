@@ -1,0 +1,1 @@
+"""The producer SDK product services use to report personal-data events."""
