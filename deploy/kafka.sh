@@ -42,7 +42,7 @@ fetch() {
   command -v mvn >/dev/null 2>&1 || die "Maven not found: install Maven 3 (e.g. apt-get install maven); it fetches the Kafka jars from Maven Central once"
   echo "kafka.sh: fetching the Kafka jars from Maven Central (once) into $lib"
   rm -rf "$lib.tmp" && mkdir -p "$lib.tmp"
-  mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$lib.tmp" \
+  mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$lib.tmp" \
     || die "Maven could not fetch the Kafka jars (see its output above)"
   echo "$want" >"$lib.tmp/.pom.sha256"
   rm -rf "$lib" && mv "$lib.tmp" "$lib"

@@ -23,7 +23,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "schemas": ("jejak.schemas.cli:schemas", "Avro schemas: list, show, check compatibility."),
     "emit": ("jejak.producers.cli:emit", "Send JSON-lines events through the SDK."),
     "simulate": ("jejak.producers.cli:simulate", "Generate realistic marketplace traffic."),
-    "policy": ("jejak.lineage.policy.cli:policy", "Show, evaluate, explain, diff and replay policies."),
+    "policy": (
+        "jejak.lineage.policy.cli:policy",
+        "Show, evaluate, explain, diff and replay policies.",
+    ),
     "topics": ("jejak.consumers.cli:topics", "Create the Kafka topics jejak uses."),
     "consume": ("jejak.consumers.cli:consume", "Run the lineage consumer (Kafka -> ClickHouse)."),
     "store": ("jejak.lineage.store.cli:store", "Create, inspect or query the lineage store."),
@@ -56,10 +59,7 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_) for name, (_, help_) in sorted(LAZY_COMMANDS.items())]
-        rows += [
-            (name, cmd.get_short_help_str())
-            for name, cmd in sorted(self.commands.items())
-        ]
+        rows += [(name, cmd.get_short_help_str()) for name, cmd in sorted(self.commands.items())]
         with formatter.section("Commands"):
             formatter.write_dl(sorted(rows))
 

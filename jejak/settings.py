@@ -150,7 +150,9 @@ class Settings(BaseSettings):
         return cls(**overrides)
 
 
-def describe(model: type[BaseModel] = Settings, prefix: str = "JEJAK_") -> list[tuple[str, str, str]]:
+def describe(
+    model: type[BaseModel] = Settings, prefix: str = "JEJAK_"
+) -> list[tuple[str, str, str]]:
     """(variable, default, description) for every setting: for ``--help`` and the README."""
     rows: list[tuple[str, str, str]] = []
     for name, field in model.model_fields.items():

@@ -1,0 +1,183 @@
+"""One factory from a DSN to a ClickHouse client, embedded or remote.
+
+``chdb:///path`` runs the embedded chDB engine in this process (one process
+per data directory: chDB refuses a second path in the same process, and the
+process that runs the consumers also serves queries). ``http(s)://user:password@host:port/db``
+talks to a ClickHouse server or cluster. Both go through clickhouse-connect, so
+every query below is written once.
+
+Credentials never reach a log line or an error message: DSNs are redacted.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from jejak.errors import ConfigError, StoreError
+from jejak.settings import StoreSettings, redact_dsn
+
+log = logging.getLogger(__name__)
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_identifier(name: str) -> str:
+    """Database and table names are interpolated into SQL, so they must be plain identifiers."""
+    if not _IDENT.match(name):
+        raise ConfigError(f"{name!r} is not a plain ClickHouse identifier ([A-Za-z_][A-Za-z0-9_]*)")
+    return name
+
+
+def _scrub(message: str, dsn: str) -> str:
+    password = urlsplit(dsn).password
+    if password:
+        message = message.replace(password, "***")
+    return message
+
+
+def _open(dsn: str) -> Any:
+    import clickhouse_connect
+
+    parts = urlsplit(dsn)
+    if parts.scheme == "chdb":
+        path = parts.path if not parts.netloc else parts.netloc + parts.path
+        if path and path not in (":memory:", "memory"):
+            Path(path).mkdir(parents=True, exist_ok=True)
+        return clickhouse_connect.get_client(dsn=dsn)
+    if parts.scheme in ("http", "https", "clickhouse", "clickhouses"):
+        # the database named in the DSN may not exist yet: connect to the
+        # server's default and let migrate() create ours
+        return clickhouse_connect.get_client(
+            host=parts.hostname or "localhost",
+            port=parts.port,
+            username=parts.username or "default",
+            password=parts.password or "",
+            secure=parts.scheme in ("https", "clickhouses"),
+            connect_timeout=10,
+            send_receive_timeout=300,
+        )
+    raise ConfigError(
+        f"store DSN {redact_dsn(dsn)!r}: unknown scheme {parts.scheme!r}; "
+        "use chdb:///path (embedded) or http(s)://user:password@host:port/db"
+    )
+
+
+def database_from_dsn(dsn: str) -> str | None:
+    """The database named in an http(s) DSN's path, if any."""
+    parts = urlsplit(dsn)
+    if parts.scheme == "chdb":
+        return None
+    name = parts.path.strip("/")
+    return name or None
+
+
+class Store:
+    """A clickhouse-connect client bound to jejak's database, safe to share between threads.
+
+    clickhouse-connect clients are not meant for concurrent queries on one
+    session, and chDB runs in-process: one lock serialises the calls.
+    """
+
+    def __init__(self, client: Any, database: str, dsn: str, cluster: str | None = None) -> None:
+        self._client = client
+        self.database = check_identifier(database)
+        self.cluster = check_identifier(cluster) if cluster else None
+        self.redacted_dsn = redact_dsn(dsn)
+        self._dsn = dsn
+        self._lock = threading.RLock()
+        self.embedded = urlsplit(dsn).scheme == "chdb"
+
+    # -- plain calls, errors scrubbed of credentials -----------------------------------
+    def _fail(self, what: str, exc: Exception) -> StoreError:
+        return StoreError(f"{what} on {self.redacted_dsn} failed: {_scrub(str(exc), self._dsn)}")
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        with self._lock:
+            try:
+                return self._client.command(sql, parameters=parameters)
+            except Exception as exc:
+                raise self._fail("command", exc) from None
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Rows as dicts (column name -> value)."""
+        with self._lock:
+            try:
+                result = self._client.query(sql, parameters=parameters)
+            except Exception as exc:
+                raise self._fail("query", exc) from None
+        names = result.column_names
+        return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+        if not rows:
+            return
+        with self._lock:
+            try:
+                self._client.insert(
+                    f"{self.database}.{check_identifier(table)}",
+                    rows,
+                    column_names=list(columns),
+                )
+            except Exception as exc:
+                raise self._fail(f"insert into {table}", exc) from None
+
+    def ensure_database(self) -> None:
+        on_cluster = f" ON CLUSTER {self.cluster}" if self.cluster else ""
+        self.command(f"CREATE DATABASE IF NOT EXISTS {self.database}{on_cluster}")
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._client.close()
+            except Exception:  # noqa: BLE001 - closing must never mask the real error
+                log.debug("closing the store client failed", exc_info=True)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def connect(
+    settings: StoreSettings | str, database: str | None = None, *, create: bool = True
+) -> Store:
+    """A :class:`Store` for a DSN (or the store settings), with its database created.
+
+    ``database`` wins over the one named in an http(s) DSN, which wins over the
+    settings' default.
+    """
+    if isinstance(settings, str):
+        dsn, default_db, cluster = settings, "jejak", None
+    else:
+        dsn, default_db, cluster = (
+            settings.dsn.get_secret_value(),
+            settings.database,
+            settings.cluster,
+        )
+    db = database or database_from_dsn(dsn) or default_db
+    try:
+        client = _open(dsn)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise StoreError(
+            f"cannot open the store at {redact_dsn(dsn)}: {_scrub(str(exc), dsn)}"
+        ) from None
+    store = Store(client, db, dsn, cluster)
+    log.info("store: %s (database %s)", store.redacted_dsn, db)
+    if create:
+        store.ensure_database()
+    return store

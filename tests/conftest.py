@@ -1,0 +1,177 @@
+"""Fixtures that start or find the services the integration tests need.
+
+Kafka, in this order: ``JEJAK_TEST_KAFKA`` (a bootstrap address) if set; a
+testcontainers Kafka when a Docker engine answers; else the local Apache Kafka
+broker of ``deploy/kafka.sh`` (started here if it is not running, and stopped
+again at the end of the session if this fixture started it).
+
+ClickHouse, in this order: ``JEJAK_TEST_CLICKHOUSE`` (a DSN) if set;
+testcontainers ClickHouse with Docker; else a fresh embedded chDB directory for
+the test session (chDB allows one data directory per process, so tests isolate
+themselves by database, see ``store_database``).
+
+Unit tests (tests/unit) use none of these.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+KAFKA_SCRIPT = ROOT / "deploy" / "kafka.sh"
+
+
+def _docker_reachable() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+@dataclass
+class LocalBroker:
+    """A broker of ``deploy/kafka.sh`` on its own port and state folder.
+
+    Tests that must stop and start Kafka (the spool test) use a private one so
+    the session's shared broker is never disturbed.
+    """
+
+    port: int
+    home: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _run(self, action: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "KAFKA_PORT": str(self.port),
+            "KAFKA_HOME": str(self.home),
+            "PYTHON": sys.executable,
+            **self.env,
+        }
+        # share the jar cache of the main broker: the first fetch is the only download
+        main_lib = ROOT / ".jejak" / "kafka" / "lib"
+        lib = self.home / "lib"
+        if main_lib.is_dir() and not lib.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            lib.symlink_to(main_lib)
+        return subprocess.run(
+            ["bash", str(KAFKA_SCRIPT), action],
+            env=env,
+            check=check,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    def up(self) -> None:
+        proc = self._run("up", check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"broker on {self.bootstrap} did not start:\n{proc.stdout}\n{proc.stderr}"
+            )
+
+    def down(self) -> None:
+        self._run("down", check=False)
+
+    def running(self) -> bool:
+        return self._run("status", check=False).returncode == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap address of a real Kafka broker for the whole session."""
+    configured = os.environ.get("JEJAK_TEST_KAFKA")
+    if configured:
+        yield configured
+        return
+    if _docker_reachable():
+        from testcontainers.kafka import KafkaContainer  # type: ignore[import-untyped]
+
+        with KafkaContainer().with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    broker = LocalBroker(
+        port=int(os.environ.get("KAFKA_PORT", "9092")), home=ROOT / ".jejak" / "kafka"
+    )
+    started = False
+    if not broker.running():
+        broker.up()
+        started = True
+    yield broker.bootstrap
+    if started:
+        broker.down()
+
+
+@pytest.fixture
+def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """A broker of this test's own (not started yet): for tests that stop and start Kafka."""
+    if shutil.which("java") is None:
+        pytest.skip("a private broker needs a JDK")
+    port = free_port()
+    broker = LocalBroker(
+        port=port,
+        home=tmp_path_factory.mktemp("kafka"),
+        env={"KAFKA_CONTROLLER_PORT": str(free_port())},
+    )
+    yield broker
+    broker.down()
+
+
+@pytest.fixture
+def kafka_topic(kafka_bootstrap: str) -> str:
+    """A fresh topic (6 partitions) for one test; it is left for the broker to expire."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    name = f"test.{uuid.uuid4().hex[:12]}"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(name, num_partitions=6, replication_factor=1)])[name].result(30)
+    return name
+
+
+@pytest.fixture(scope="session")
+def clickhouse_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """DSN of a real ClickHouse engine: a server if configured, else embedded chDB."""
+    configured = os.environ.get("JEJAK_TEST_CLICKHOUSE")
+    if configured:
+        yield configured
+        return
+    if _docker_reachable():
+        from testcontainers.clickhouse import ClickHouseContainer  # type: ignore[import-untyped]
+
+        with ClickHouseContainer() as container:
+            host = container.get_container_host_ip()
+            port = container.get_exposed_port(8123)
+            yield f"http://{container.username}:{container.password}@{host}:{port}/default"
+        return
+    yield f"chdb://{tmp_path_factory.mktemp('chdb')}"
+
+
+@pytest.fixture
+def store_database() -> str:
+    """A database name of this test's own inside the session's ClickHouse."""
+    return f"t_{uuid.uuid4().hex[:12]}"
