@@ -29,7 +29,7 @@ def main() -> int:
         except KafkaException as exc:
             if exc.args and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 return 0
-        except Exception:  # noqa: BLE001 - not up yet: any failure means try again
+        except Exception:
             pass
         time.sleep(0.5)
     return 1

@@ -136,7 +136,7 @@ class Store:
         with self._lock:
             try:
                 self._client.close()
-            except Exception:  # noqa: BLE001 - closing must never mask the real error
+            except Exception:
                 log.debug("closing the store client failed", exc_info=True)
 
     def __enter__(self) -> Store:
