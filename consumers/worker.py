@@ -1,0 +1,375 @@
+"""The lineage consumer: Kafka -> decode -> evaluate -> ClickHouse, alerts, dead letters.
+
+One batch at a time, in partition order:
+
+1. decode every message; what cannot be decoded or validated is *data*
+   (:class:`Undecodable`), not an exception, and goes to the dead-letter topic
+   with the raw bytes, the original headers and headers that say why and where
+   from;
+2. judge every decoded event against the policy in force at its ``occurred_at``
+   (the evaluator keeps each subject's consent ledger; all of one subject's
+   events share a partition, so they arrive in order);
+3. write the batch to the store (one insert per table) and publish the batch's
+   alerts and dead letters, and wait until both are durable;
+4. only then commit the offsets.
+
+A crash between 3 and 4 makes Kafka deliver the batch again: the store's
+tables fold the replay by event id, so nothing accepted is lost and nothing is
+counted twice. A failed store write is retried (with backoff) with the same
+rows; the batch is never re-evaluated, so consent state is applied once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, Protocol
+
+from jejak.errors import BrokerError, JejakError, StoreError, UndecodableEvent
+from jejak.lineage.store.client import Store
+from jejak.lineage.store.writer import AlertRow, Batch, Origin, VerdictLike, write_batch
+from jejak.schemas.models import Disclosure, Event, Use
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+
+
+class Decoder(Protocol):
+    def decode(self, payload: bytes) -> Event: ...
+
+
+class EvaluatorLike(Protocol):
+    def evaluate(self, event: Event) -> VerdictLike: ...
+
+
+class AlertSink(Protocol):
+    """Where alerts go besides the store and the alerts topic (webhook, log ...)."""
+
+    def send(self, alerts: Sequence[AlertRow]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    event: Event
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    reason: str
+    detail: str
+    origin: Origin
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+@dataclass
+class ConsumerStats:
+    """What a run did; the demo and the tests read it."""
+
+    messages: int = 0
+    events: int = 0
+    dead_letters: int = 0
+    violations: int = 0
+    alerts: int = 0
+    batches: int = 0
+    store_retries: int = 0
+    decisions: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "messages": self.messages,
+            "events": self.events,
+            "dead_letters": self.dead_letters,
+            "violations": self.violations,
+            "alerts": self.alerts,
+            "batches": self.batches,
+            "store_retries": self.store_retries,
+            "decisions": dict(self.decisions),
+        }
+
+
+def decode_message(decoder: Decoder, msg: Any) -> Decoded | Undecodable:
+    """A Kafka message as a decoded event, or as an undecodable one with why."""
+    origin = Origin(msg.topic(), msg.partition(), msg.offset())
+    value: bytes | None = msg.value()
+    headers: Headers = list(msg.headers() or [])
+    if not value:
+        return Undecodable("empty", "the message has no value", origin, msg.key(), value, headers)
+    try:
+        return Decoded(decoder.decode(value), origin)
+    except UndecodableEvent as exc:
+        return Undecodable(exc.reason, exc.detail, origin, msg.key(), value, headers)
+    except JejakError as exc:  # e.g. InvalidEvent from model validation
+        return Undecodable(type(exc).__name__, str(exc), origin, msg.key(), value, headers)
+
+
+def make_alert(
+    event: Event,
+    verdict: VerdictLike,
+    severity: Callable[[str], str],
+    summary: Callable[[Event, VerdictLike], str],
+) -> AlertRow:
+    """The alert a violation raises; its primary reason decides the severity."""
+    reason = verdict.reasons[0]
+    categories: tuple[str, ...] = tuple(getattr(event, "data_categories", ()))
+    purpose = event.purpose if isinstance(event, Use | Disclosure) else ""
+    recipient_id = event.recipient.id if isinstance(event, Disclosure) else ""
+    recipient_kind = event.recipient.kind if isinstance(event, Disclosure) else ""
+    return AlertRow(
+        alert_id=f"{event.event_id}:{reason}",
+        event_id=event.event_id,
+        subject_id=event.subject_id,
+        kind=event.kind,
+        occurred_at=event.occurred_at,
+        severity=severity(reason),
+        reason=reason,
+        reasons=tuple(verdict.reasons),
+        categories=categories,
+        purpose=purpose,
+        recipient_id=recipient_id,
+        recipient_kind=recipient_kind,
+        policy_version=verdict.policy_version,
+        summary=summary(event, verdict),
+    )
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    topic: str
+    group_id: str
+    dead_letter_topic: str
+    alerts_topic: str
+    client_config: dict[str, Any]
+    batch_size: int = 2000
+    batch_timeout_s: float = 0.5
+    store_retry_limit_s: float = 300.0
+
+
+class LineageConsumer:
+    """Consumes the events topic into the lineage store; see the module docstring."""
+
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        store: Store,
+        decoder: Decoder,
+        evaluator: EvaluatorLike,
+        severity: Callable[[str], str],
+        summary: Callable[[Event, VerdictLike], str],
+        sinks: Iterable[AlertSink] = (),
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.decoder = decoder
+        self.evaluator = evaluator
+        self.severity = severity
+        self.summary = summary
+        self.sinks = list(sinks)
+        self.stats = ConsumerStats()
+        self._stop = threading.Event()
+        self._consumer: Any = None
+        self._producer: Any = None
+        self._delivery_errors: list[str] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _open(self) -> None:
+        from confluent_kafka import Consumer, Producer
+
+        if self._consumer is None:
+            self._consumer = Consumer(
+                {
+                    **self.config.client_config,
+                    "group.id": self.config.group_id,
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "auto.offset.reset": "earliest",
+                    "partition.assignment.strategy": "cooperative-sticky",
+                    "max.poll.interval.ms": 600_000,
+                }
+            )
+            self._consumer.subscribe([self.config.topic])
+        if self._producer is None:
+            self._producer = Producer(
+                {
+                    **self.config.client_config,
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "linger.ms": 5,
+                    "compression.type": "zstd",
+                }
+            )
+
+    def stop(self) -> None:
+        """Ask the loop to finish its batch, commit and return."""
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT finish the current batch, flush, commit, then exit the loop."""
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            log.info("signal %d: finishing the current batch", signum)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.flush(30)
+            self._producer = None
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+    def __enter__(self) -> LineageConsumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(
+        self,
+        *,
+        max_messages: int | None = None,
+        idle_timeout_s: float | None = None,
+        on_batch: Callable[[ConsumerStats], None] | None = None,
+    ) -> ConsumerStats:
+        """Consume until stopped, ``max_messages`` read, or no message for ``idle_timeout_s``."""
+        self._open()
+        last_message = time.monotonic()
+        while not self._stop.is_set():
+            msgs = self._consumer.consume(
+                num_messages=self.config.batch_size, timeout=self.config.batch_timeout_s
+            )
+            real = [m for m in msgs if not m.error()]
+            for m in msgs:
+                if m.error():
+                    log.warning("consumer: %s", m.error())
+            if real:
+                last_message = time.monotonic()
+                self.process(real)
+                if on_batch is not None:
+                    on_batch(self.stats)
+            elif idle_timeout_s is not None and time.monotonic() - last_message > idle_timeout_s:
+                break
+            if max_messages is not None and self.stats.messages >= max_messages:
+                break
+        return self.stats
+
+    def process(self, msgs: Sequence[Any]) -> None:
+        """One batch: decode, evaluate, write, publish, then commit. See the module docstring."""
+        batch = Batch()
+        dead: list[Undecodable] = []
+        for msg in msgs:
+            item = decode_message(self.decoder, msg)
+            if isinstance(item, Undecodable):
+                dead.append(item)
+                batch.add_dead_letter(item.origin, item.key, item.reason, item.detail, item.value)
+                continue
+            event = item.event
+            verdict = self.evaluator.evaluate(event)
+            batch.add(event, verdict, item.origin)
+            self.stats.decisions[verdict.decision] = (
+                self.stats.decisions.get(verdict.decision, 0) + 1
+            )
+            if verdict.decision == "violation" and verdict.reasons:
+                batch.add_alert(make_alert(event, verdict, self.severity, self.summary))
+        self._write(batch)
+        self._publish(batch.alerts, dead)
+        for sink in self.sinks:
+            try:
+                sink.send(batch.alerts)
+            except Exception:  # a sink is best effort: the store and the topic have the alert
+                log.exception("alert sink %s failed", type(sink).__name__)
+        self._commit(msgs)
+        self.stats.messages += len(msgs)
+        self.stats.events += len(batch.events)
+        self.stats.dead_letters += len(dead)
+        self.stats.alerts += len(batch.alerts)
+        self.stats.violations += self.stats_violations(batch)
+        self.stats.batches += 1
+
+    @staticmethod
+    def stats_violations(batch: Batch) -> int:
+        return sum(1 for row in batch.verdicts if row[4] == "violation")
+
+    def _write(self, batch: Batch) -> None:
+        delay, deadline = 0.5, time.monotonic() + self.config.store_retry_limit_s
+        while True:
+            try:
+                write_batch(self.store, batch)
+                return
+            except StoreError as exc:
+                if time.monotonic() > deadline:
+                    raise
+                self.stats.store_retries += 1
+                log.warning("store write failed, retrying in %.1fs: %s", delay, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _on_delivery(self, err: Any, msg: Any) -> None:
+        # never raise into librdkafka: count and log
+        if err is not None:
+            self._delivery_errors.append(str(err))
+            log.error("publishing to %s failed: %s", msg.topic() if msg else "?", err)
+
+    def _publish(self, alerts: Sequence[AlertRow], dead: Sequence[Undecodable]) -> None:
+        if not alerts and not dead:
+            return
+        producer = self._producer
+        for alert in alerts:
+            producer.produce(
+                self.config.alerts_topic,
+                key=alert.subject_id.encode(),
+                value=json.dumps(alert.to_dict(), ensure_ascii=False).encode(),
+                headers=[
+                    ("jejak.severity", alert.severity.encode()),
+                    ("jejak.reason", alert.reason.encode()),
+                ],
+                on_delivery=self._on_delivery,
+            )
+            producer.poll(0)
+        for d in dead:
+            producer.produce(
+                self.config.dead_letter_topic,
+                key=d.key,
+                value=d.value,
+                headers=[
+                    *d.headers,
+                    ("jejak.dlq.reason", d.reason.encode()),
+                    ("jejak.dlq.detail", d.detail.encode()[:1000]),
+                    ("jejak.dlq.topic", d.origin.topic.encode()),
+                    ("jejak.dlq.partition", str(d.origin.partition).encode()),
+                    ("jejak.dlq.offset", str(d.origin.offset).encode()),
+                ],
+                on_delivery=self._on_delivery,
+            )
+            producer.poll(0)
+        remaining = producer.flush(60)
+        if remaining or self._delivery_errors:
+            errors, self._delivery_errors = self._delivery_errors, []
+            raise BrokerError(
+                f"{remaining} alert/dead-letter message(s) undelivered, errors: {errors[:3]}; "
+                "offsets not committed, the batch will be read again"
+            )
+
+    def _commit(self, msgs: Sequence[Any]) -> None:
+        from confluent_kafka import TopicPartition
+
+        last: dict[tuple[str, int], int] = {}
+        for m in msgs:
+            last[(m.topic(), m.partition())] = max(
+                last.get((m.topic(), m.partition()), -1), m.offset()
+            )
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+        self._consumer.commit(offsets=offsets, asynchronous=False)

@@ -1,0 +1,331 @@
+"""The compliance questions, answered from the lineage store.
+
+The command line (and later the HTTP API) are thin adapters over these
+functions; no SQL lives anywhere else. Every read folds at-least-once replays
+(``FINAL``), so a re-delivered event counts once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jejak.lineage.store.client import Store
+
+
+def _utc(value: Any) -> Any:
+    # clickhouse-connect returns DateTime64(…, 'UTC') as naive datetimes in UTC
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _rows(store: Store, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    rows = store.query(sql.replace("{db}", store.database), params)
+    return [{k: _utc(v) for k, v in row.items()} for row in rows]
+
+
+def _window(since: datetime | None, until: datetime | None) -> tuple[str, dict[str, Any]]:
+    clauses, params = [], {}
+    if since is not None:
+        clauses.append("occurred_at >= {since:DateTime64(3, 'UTC')}")
+        params["since"] = since
+    if until is not None:
+        clauses.append("occurred_at < {until:DateTime64(3, 'UTC')}")
+        params["until"] = until
+    return (" AND " + " AND ".join(clauses)) if clauses else "", params
+
+
+@dataclass(frozen=True)
+class SubjectReport:
+    """Everything the store knows about one data subject (a data-subject access report)."""
+
+    subject_id: str
+    collected: list[dict[str, Any]]
+    used: list[dict[str, Any]]
+    disclosed: list[dict[str, Any]]
+    deleted: list[dict[str, Any]]
+    consents: list[dict[str, Any]]
+    violations: list[dict[str, Any]]
+    account_closed_at: datetime | None
+    events: int
+
+    def to_dict(self) -> dict[str, Any]:
+        def clean(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [
+                {
+                    k: (v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v)
+                    for k, v in r.items()
+                }
+                for r in rows
+            ]
+
+        closed = self.account_closed_at
+        return {
+            "subject_id": self.subject_id,
+            "events": self.events,
+            "account_closed_at": closed.isoformat().replace("+00:00", "Z") if closed else None,
+            "collected": clean(self.collected),
+            "used": clean(self.used),
+            "disclosed": clean(self.disclosed),
+            "deleted": clean(self.deleted),
+            "consents": clean(self.consents),
+            "violations": clean(self.violations),
+        }
+
+
+def subject_report(store: Store, subject_id: str) -> SubjectReport:
+    """What was collected about a person, what it was used for, who received it, on which basis."""
+    p = {"s": subject_id}
+    collected = _rows(
+        store,
+        """SELECT category, source, source_partner, count() AS times,
+                  min(occurred_at) AS first_at, max(occurred_at) AS last_at,
+                  arraySort(groupUniqArray(basis)) AS bases,
+                  countIf(decision = 'violation') AS violations
+           FROM {db}.lineage FINAL
+           WHERE subject_id = {s:String} AND kind = 'collection'
+           GROUP BY category, source, source_partner ORDER BY category, source""",
+        p,
+    )
+    used = _rows(
+        store,
+        """SELECT purpose, arraySort(groupUniqArray(category)) AS categories,
+                  uniqExact(event_id) AS times, max(occurred_at) AS last_at,
+                  arraySort(groupUniqArray(basis)) AS bases,
+                  uniqExactIf(event_id, decision = 'violation') AS violations
+           FROM {db}.lineage FINAL
+           WHERE subject_id = {s:String} AND kind = 'use'
+           GROUP BY purpose ORDER BY purpose""",
+        p,
+    )
+    disclosed = _rows(
+        store,
+        """SELECT recipient_id, recipient_kind, purpose,
+                  arraySort(groupUniqArray(category)) AS categories,
+                  uniqExact(event_id) AS times, max(occurred_at) AS last_at,
+                  arraySort(groupUniqArray(basis)) AS bases,
+                  uniqExactIf(event_id, decision = 'violation') AS violations
+           FROM {db}.lineage FINAL
+           WHERE subject_id = {s:String} AND kind = 'disclosure'
+           GROUP BY recipient_id, recipient_kind, purpose ORDER BY recipient_id, purpose""",
+        p,
+    )
+    deleted = _rows(
+        store,
+        """SELECT category, max(occurred_at) AS deleted_at
+           FROM {db}.lineage FINAL
+           WHERE subject_id = {s:String} AND kind = 'deletion'
+           GROUP BY category ORDER BY category""",
+        p,
+    )
+    consents = _rows(
+        store,
+        """SELECT scope, argMax(action, (occurred_at, ingested_at)) AS action,
+                  max(occurred_at) AS since
+           FROM {db}.consents FINAL WHERE subject_id = {s:String}
+           GROUP BY scope ORDER BY scope""",
+        p,
+    )
+    violations = _rows(
+        store,
+        """SELECT v.event_id AS event_id, v.kind AS kind, v.occurred_at AS occurred_at,
+                  v.reasons AS reasons, v.policy_version AS policy_version
+           FROM {db}.verdicts AS v FINAL
+           WHERE v.subject_id = {s:String} AND v.decision = 'violation'
+           ORDER BY v.occurred_at""",
+        p,
+    )
+    meta = _rows(
+        store,
+        """SELECT count() AS events, minIf(occurred_at, kind = 'account_closed') AS closed,
+                  countIf(kind = 'account_closed') AS closures
+           FROM {db}.events FINAL WHERE subject_id = {s:String}""",
+        p,
+    )[0]
+    return SubjectReport(
+        subject_id=subject_id,
+        collected=collected,
+        used=used,
+        disclosed=disclosed,
+        deleted=deleted,
+        consents=consents,
+        violations=violations,
+        account_closed_at=meta["closed"] if meta["closures"] else None,
+        events=int(meta["events"]),
+    )
+
+
+def disclosures(
+    store: Store,
+    *,
+    recipient_id: str | None = None,
+    recipient_kind: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Every disclosure, grouped by recipient and purpose: who received what, on which basis."""
+    where, params = _window(since, until)
+    if recipient_id:
+        where += " AND recipient_id = {rid:String}"
+        params["rid"] = recipient_id
+    if recipient_kind:
+        where += " AND recipient_kind = {rkind:String}"
+        params["rkind"] = recipient_kind
+    return _rows(
+        store,
+        "SELECT recipient_id, recipient_kind, purpose, "
+        "arraySort(groupUniqArray(category)) AS categories, "
+        "uniqExact(event_id) AS disclosures, uniqExact(subject_id) AS subjects, "
+        "arraySort(groupUniqArray(basis)) AS bases, "
+        "uniqExactIf(event_id, decision = 'violation') AS violations, "
+        "min(occurred_at) AS first_at, max(occurred_at) AS last_at "
+        "FROM {db}.lineage FINAL WHERE kind = 'disclosure'" + where + " "
+        "GROUP BY recipient_id, recipient_kind, purpose "
+        "ORDER BY violations DESC, disclosures DESC, recipient_id",
+        params,
+    )
+
+
+def violations(
+    store: Store,
+    *,
+    reason: str | None = None,
+    severity: str | None = None,
+    subject_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Alerts (one per violation), newest first, filtered."""
+    where, params = _window(since, until)
+    if reason:
+        where += " AND has(reasons, {reason:String})"
+        params["reason"] = reason
+    if severity:
+        where += " AND severity = {severity:String}"
+        params["severity"] = severity
+    if subject_id:
+        where += " AND subject_id = {s:String}"
+        params["s"] = subject_id
+    params["limit"] = int(limit)
+    return _rows(
+        store,
+        "SELECT alert_id, severity, reason, reasons, event_id, subject_id, kind, occurred_at, "
+        "categories, purpose, recipient_id, recipient_kind, policy_version, summary "
+        "FROM {db}.alerts FINAL WHERE 1" + where + " "
+        "ORDER BY multiIf(severity = 'critical', 0, severity = 'high', 1, "
+        "severity = 'medium', 2, 3), occurred_at DESC LIMIT {limit:UInt32}",
+        params,
+    )
+
+
+def alert_summary(store: Store) -> list[dict[str, Any]]:
+    """Alerts counted by severity and reason."""
+    return _rows(
+        store,
+        "SELECT severity, reason, count() AS alerts, uniqExact(subject_id) AS subjects, "
+        "min(occurred_at) AS first_at, max(occurred_at) AS last_at "
+        "FROM {db}.alerts FINAL GROUP BY severity, reason "
+        "ORDER BY multiIf(severity = 'critical', 0, severity = 'high', 1, "
+        "severity = 'medium', 2, 3), alerts DESC",
+    )
+
+
+def totals(store: Store) -> dict[str, Any]:
+    """Counts per decision and per kind: the store at a glance."""
+    by_decision = {
+        r["decision"]: int(r["n"])
+        for r in _rows(
+            store, "SELECT decision, count() AS n FROM {db}.verdicts FINAL GROUP BY decision"
+        )
+    }
+    by_kind = {
+        r["kind"]: int(r["n"])
+        for r in _rows(store, "SELECT kind, count() AS n FROM {db}.events FINAL GROUP BY kind")
+    }
+    dead = _rows(store, "SELECT count() AS n FROM {db}.dead_letters FINAL")[0]["n"]
+    subjects = _rows(store, "SELECT uniqExact(subject_id) AS n FROM {db}.events FINAL")[0]["n"]
+    return {
+        "events": sum(by_kind.values()),
+        "subjects": int(subjects),
+        "by_decision": by_decision,
+        "by_kind": by_kind,
+        "dead_letters": int(dead),
+    }
+
+
+def _covers(family: str, category: str) -> bool:
+    return category == family or category.startswith(family + ".")
+
+
+def retention_overdue(
+    store: Store, *, after_closure: timedelta, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Closed accounts whose collected categories were not deleted in time (section F).
+
+    One row per subject and category whose deletion deadline
+    (account closure + ``after_closure``) has passed without a deletion event
+    covering it (a deletion of a family, e.g. ``account``, covers its members).
+    """
+    now = now or datetime.now(UTC)
+    closed = _rows(
+        store,
+        "SELECT subject_id, min(occurred_at) AS closed_at FROM {db}.events FINAL "
+        "WHERE kind = 'account_closed' GROUP BY subject_id",
+    )
+    if not closed:
+        return []
+    subjects = [r["subject_id"] for r in closed]
+    collected = _rows(
+        store,
+        "SELECT subject_id, category, max(occurred_at) AS last_collected_at "
+        "FROM {db}.lineage FINAL WHERE kind = 'collection' AND subject_id IN {ids:Array(String)} "
+        "GROUP BY subject_id, category",
+        {"ids": subjects},
+    )
+    deleted = _rows(
+        store,
+        "SELECT subject_id, category, max(occurred_at) AS deleted_at "
+        "FROM {db}.lineage FINAL WHERE kind = 'deletion' AND subject_id IN {ids:Array(String)} "
+        "GROUP BY subject_id, category",
+        {"ids": subjects},
+    )
+    deletions: dict[str, list[tuple[str, datetime]]] = {}
+    for row in deleted:
+        deletions.setdefault(row["subject_id"], []).append((row["category"], row["deleted_at"]))
+    closed_at = {r["subject_id"]: r["closed_at"] for r in closed}
+    overdue: list[dict[str, Any]] = []
+    for row in collected:
+        subject, category = row["subject_id"], row["category"]
+        deadline = closed_at[subject] + after_closure
+        done = [at for family, at in deletions.get(subject, []) if _covers(family, category)]
+        deleted_in_time = any(at <= deadline for at in done)
+        if deleted_in_time or now <= deadline:
+            continue
+        overdue.append(
+            {
+                "subject_id": subject,
+                "category": category,
+                "closed_at": closed_at[subject],
+                "deadline": deadline,
+                "deleted_at": min(done) if done else None,
+                "days_overdue": ((min(done) if done else now) - deadline).days,
+            }
+        )
+    overdue.sort(key=lambda r: (-r["days_overdue"], r["subject_id"], r["category"]))
+    return overdue
+
+
+def subjects_with_violations(store: Store, limit: int = 10) -> Sequence[dict[str, Any]]:
+    """The subjects with the most violations (for triage and for the demo's report)."""
+    return _rows(
+        store,
+        "SELECT subject_id, count() AS violations, "
+        "countIf(reason = 'disclosure_without_consent') AS without_consent "
+        "FROM {db}.alerts FINAL GROUP BY subject_id "
+        "ORDER BY without_consent DESC, violations DESC, subject_id LIMIT {n:UInt32}",
+        {"n": limit},
+    )

@@ -1,0 +1,123 @@
+"""The writer and the compliance queries against the real ClickHouse engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from jejak.lineage.store import Store, connect
+from jejak.lineage.store import queries as q
+from jejak.lineage.store.schema import migrate
+from jejak.lineage.store.writer import AlertRow, Batch, Origin, write_batch
+from jejak.schemas.models import Event, parse_event
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class V:
+    decision: str
+    basis: str | None = None
+    reasons: tuple[str, ...] = ()
+    policy_version: str = "test"
+
+
+def ev(minutes: int, kind: str, **fields: object) -> Event:
+    at = (T0 + timedelta(minutes=minutes)).isoformat()
+    return parse_event(
+        {"event_id": f"e{minutes}", "kind": kind, "occurred_at": at, "subject_id": "s1", **fields}
+    )
+
+
+@pytest.fixture
+def store(clickhouse_dsn: str, store_database: str) -> Store:
+    s = connect(clickhouse_dsn, store_database)
+    migrate(s)
+    return s
+
+
+def test_subject_report_disclosures_alerts_and_replays(store: Store) -> None:
+    batch = Batch()
+    batch.add(
+        ev(0, "collection", data_categories=["account.email", "account.phone"], source="user"),
+        V("allowed", "A.1.1"),
+    )
+    batch.add(ev(1, "consent", scope="recipient:fin-1", action="granted"), V("recorded"))
+    batch.add(
+        ev(
+            2,
+            "use",
+            data_categories=["account.email"],
+            purpose="marketing.communications",
+            channel="newsletter",
+        ),
+        V("allowed", "B.6"),
+    )
+    leak = ev(
+        3,
+        "disclosure",
+        data_categories=["account.email"],
+        purpose="marketing.advertising",
+        recipient={"id": "broker-9", "kind": "data_broker"},
+        transfer="sale",
+    )
+    leak_verdict = V("violation", None, ("disclosure_without_consent",))
+    batch.add(leak, leak_verdict, Origin("privacy.events", 2, 41))
+    batch.add_alert(
+        AlertRow(
+            alert_id="e3:disclosure_without_consent",
+            event_id="e3",
+            subject_id="s1",
+            kind="disclosure",
+            occurred_at=leak.occurred_at,
+            severity="critical",
+            reason="disclosure_without_consent",
+            reasons=("disclosure_without_consent",),
+            categories=("account.email",),
+            purpose="marketing.advertising",
+            recipient_id="broker-9",
+            recipient_kind="data_broker",
+            policy_version="test",
+            summary="sold to a data broker without consent",
+        )
+    )
+    batch.add(ev(4, "account_closed"), V("recorded"))
+    batch.add(ev(5, "deletion", data_categories=["account.phone"]), V("recorded"))
+    write_batch(store, batch)
+    write_batch(store, batch)  # at-least-once: the same batch again
+
+    report = q.subject_report(store, "s1")
+    assert report.events == 6
+    assert [r["category"] for r in report.collected] == ["account.email", "account.phone"]
+    assert report.collected[0]["times"] == 1
+    assert report.used[0]["purpose"] == "marketing.communications"
+    assert report.disclosed[0]["recipient_id"] == "broker-9"
+    assert report.disclosed[0]["violations"] == 1
+    assert report.consents == [
+        {"scope": "recipient:fin-1", "action": "granted", "since": T0 + timedelta(minutes=1)}
+    ]
+    assert [v["event_id"] for v in report.violations] == ["e3"]
+    assert report.account_closed_at == T0 + timedelta(minutes=4)
+    assert report.to_dict()["account_closed_at"] == "2026-05-01T08:04:00Z"
+
+    assert q.disclosures(store, recipient_kind="data_broker")[0]["disclosures"] == 1
+    assert q.disclosures(store, recipient_kind="payment_processor") == []
+    alerts = q.violations(store, reason="disclosure_without_consent")
+    assert [a["alert_id"] for a in alerts] == ["e3:disclosure_without_consent"]
+    assert q.alert_summary(store)[0]["alerts"] == 1
+    totals = q.totals(store)
+    assert totals["events"] == 6 and totals["by_decision"]["violation"] == 1
+
+    # section F: phone deleted one minute after closure, email never
+    overdue = q.retention_overdue(
+        store, after_closure=timedelta(days=30), now=T0 + timedelta(days=40)
+    )
+    assert [(r["category"], r["deleted_at"]) for r in overdue] == [("account.email", None)]
+    assert (
+        q.retention_overdue(store, after_closure=timedelta(days=30), now=T0 + timedelta(days=10))
+        == []
+    )
