@@ -27,27 +27,27 @@ from pydantic import (
 
 from jejak.errors import InvalidEvent
 
-_DOTTED = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
-_SCOPE = re.compile(r"^[a-z_]+(:[^\s]+)?$")
-_CLAUSE = re.compile(r"^[A-G](\.[0-9]+)*$")
+# fullmatch, not match with "$": "$" also matches before a trailing newline, so
+# "account.email\n" used to pass as a category.
+_DOTTED = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
+_SCOPE = re.compile(r"[a-z_]+(:[^\s]+)?")
+_CLAUSE = re.compile(r"[A-G](\.[0-9]+)*")
 
 
 def _dotted(value: str) -> str:
-    if not _DOTTED.match(value):
-        raise ValueError(
-            f"{value!r} is not a dotted lower-case name such as 'account.email'"
-        )
+    if not _DOTTED.fullmatch(value):
+        raise ValueError(f"{value!r} is not a dotted lower-case name such as 'account.email'")
     return value
 
 
 def _scope(value: str) -> str:
-    if not _SCOPE.match(value):
+    if not _SCOPE.fullmatch(value):
         raise ValueError(f"{value!r} is not a consent scope such as 'recipient:partner-1'")
     return value
 
 
 def _clause(value: str) -> str:
-    if not _CLAUSE.match(value):
+    if not _CLAUSE.fullmatch(value):
         raise ValueError(f"{value!r} is not a clause id such as 'C.2' or 'A.1.1'")
     return value
 
@@ -56,12 +56,21 @@ def _utc_millis(value: datetime) -> datetime:
     """Timestamps are UTC and carried to the millisecond (Avro ``timestamp-millis``)."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must carry a time zone (for example a trailing 'Z')")
-    value = value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ValueError("is outside the years 1 to 9999 once converted to UTC") from exc
     return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
 
 
 def _format_ts(value: datetime) -> str:
-    text = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    value = value.astimezone(UTC)
+    # not strftime("%Y"): glibc does not zero-pad years before 1000 ("5-01-01"),
+    # which no ISO 8601 parser reads back
+    text = (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+    )
     if value.microsecond:
         text += f".{value.microsecond // 1000:03d}"
     return text + "Z"
@@ -199,7 +208,14 @@ class AccountClosed(_Envelope):
 
 
 Event: TypeAlias = Annotated[
-    Collection | Use | Disclosure | Consent | PolicyAccepted | SubjectRequest | Deletion | AccountClosed,
+    Collection
+    | Use
+    | Disclosure
+    | Consent
+    | PolicyAccepted
+    | SubjectRequest
+    | Deletion
+    | AccountClosed,
     Field(discriminator="kind"),
 ]
 DataEvent: TypeAlias = Collection | Use | Disclosure
