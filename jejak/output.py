@@ -1,0 +1,82 @@
+"""Output for people and machines: a readable table by default, ``--json`` and ``--csv``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+import click
+
+Format = Literal["table", "json", "csv"]
+
+
+def format_option(func: Any) -> Any:
+    """``--json`` / ``--csv`` flags shared by every listing command."""
+    func = click.option("--csv", "fmt", flag_value="csv", help="CSV for spreadsheets.")(func)
+    func = click.option("--json", "fmt", flag_value="json", help="JSON for machines.")(func)
+    return click.option(
+        "--table", "fmt", flag_value="table", default=True, hidden=True
+    )(func)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _cell(value: Any) -> str:
+    value = _plain(value)
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value if v != "")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def render(
+    rows: Sequence[dict[str, Any]],
+    fmt: Format = "table",
+    *,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+    empty: str = "(nothing)",
+) -> None:
+    """Print rows as a table, JSON lines-free JSON array, or CSV."""
+    cols = list(columns) if columns else (list(rows[0]) if rows else [])
+    if fmt == "json":
+        click.echo(json.dumps([_plain({c: r.get(c) for c in cols}) for r in rows], ensure_ascii=False, indent=2))
+        return
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(cols)
+        for r in rows:
+            writer.writerow([_cell(r.get(c)) for c in cols])
+        click.echo(buf.getvalue(), nl=False)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not rows:
+        if title:
+            console.print(f"[bold]{title}[/bold]")
+        console.print(f"  {empty}")
+        return
+    table = Table(title=title, title_justify="left", title_style="bold")
+    for c in cols:
+        table.add_column(c.replace("_", " "))
+    for r in rows:
+        table.add_row(*[_cell(r.get(c)) for c in cols])
+    console.print(table)
