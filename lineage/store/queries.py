@@ -7,12 +7,13 @@ functions; no SQL lives anywhere else. Every read folds at-least-once replays
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jejak.lineage.store.client import Store
+from jejak.schemas.models import Event
 
 
 def _utc(value: Any) -> Any:
@@ -329,3 +330,39 @@ def subjects_with_violations(store: Store, limit: int = 10) -> Sequence[dict[str
         "ORDER BY without_consent DESC, violations DESC, subject_id LIMIT {n:UInt32}",
         {"n": limit},
     )
+
+
+STATE_KINDS = ("consent", "policy_accepted", "account_closed")
+
+
+def state_events(store: Store, batch_rows: int = 50_000) -> Iterator[Event]:
+    """Every stored event that changes a subject's consent state, oldest first.
+
+    A restarted consumer replays these into its evaluator, so consent is judged
+    as of each event's time exactly as before the restart. Read in pages so the
+    memory held at once is bounded.
+    """
+    from jejak.schemas.models import event_from_json
+
+    last: tuple[Any, str] | None = None
+    while True:
+        params: dict[str, Any] = {"kinds": list(STATE_KINDS), "n": batch_rows}
+        after = ""
+        if last is not None:
+            after = (
+                " AND (occurred_at, event_id) > "
+                "({at:DateTime64(3, 'UTC')}, {id:String})"
+            )
+            params["at"], params["id"] = last
+        rows = _rows(
+            store,
+            "SELECT event_id, occurred_at, payload FROM {db}.events FINAL "  # noqa: S608 - constant SQL, values bound
+            "WHERE kind IN {kinds:Array(String)}" + after + " "
+            "ORDER BY occurred_at, event_id LIMIT {n:UInt32}",
+            params,
+        )
+        for row in rows:
+            yield event_from_json(row["payload"])
+        if len(rows) < batch_rows:
+            return
+        last = (rows[-1]["occurred_at"], rows[-1]["event_id"])

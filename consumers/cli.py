@@ -1,0 +1,63 @@
+"""``jejak topics`` and ``jejak consume``: thin adapters over the consumer."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import click
+
+from jejak.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@click.command("topics")
+def topics() -> None:
+    """Create the events, dead-letter and alerts topics [JEJAK_KAFKA__*]."""
+    from jejak.consumers.topics import ensure_topics, topic_names
+
+    settings = Settings.from_env()
+    created = ensure_topics(settings.kafka)
+    for name in topic_names(settings.kafka):
+        click.echo(f"{name}: {'created' if name in created else 'exists'}")
+
+
+@click.command("consume")
+@click.option("--max-messages", type=int, default=None, help="Stop after this many messages.")
+@click.option(
+    "--idle-timeout",
+    type=float,
+    default=None,
+    help="Stop after this many seconds without a message (default: run until SIGTERM).",
+)
+@click.option(
+    "--sink",
+    "sinks",
+    multiple=True,
+    help='Extra alert sink as JSON, e.g. \'{"kind": "webhook", "url": "https://..."}\' or \'{"kind": "log"}\'.',
+)
+def consume(max_messages: int | None, idle_timeout: float | None, sinks: tuple[str, ...]) -> None:
+    """Run the lineage consumer: Kafka -> policy verdicts -> ClickHouse, alerts, dead letters.
+
+    Reads JEJAK_KAFKA__TOPIC as group JEJAK_KAFKA__GROUP_ID, writes to
+    JEJAK_STORE__DSN, publishes alerts to JEJAK_KAFKA__ALERTS_TOPIC and
+    undecodable messages to JEJAK_KAFKA__DEAD_LETTER_TOPIC. SIGTERM finishes the
+    current batch, commits and exits.
+    """
+    from jejak.consumers.pipeline import build_consumer
+    from jejak.consumers.sinks import make_sink
+    from jejak.consumers.topics import ensure_topics
+
+    settings = Settings.from_env()
+    ensure_topics(settings.kafka)
+    extra = [make_sink(json.loads(spec)) for spec in sinks]
+    with build_consumer(settings, sinks=extra) as consumer:
+        consumer.install_signal_handlers()
+        click.echo(
+            f"consuming {settings.kafka.topic} as {settings.kafka.group_id} "
+            f"into {consumer.store.redacted_dsn} ({consumer.store.database})",
+            err=True,
+        )
+        stats = consumer.run(max_messages=max_messages, idle_timeout_s=idle_timeout)
+    click.echo(json.dumps(stats.as_dict()))
