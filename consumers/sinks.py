@@ -53,7 +53,13 @@ class LogSink:
         for a in _wanted(alerts, self.config.min_severity):
             level = logging.ERROR if a.severity in ("critical", "high") else logging.WARNING
             self._log.log(
-                level, "%s %s subject=%s event=%s: %s", a.severity, a.reason, a.subject_id, a.event_id, a.summary
+                level,
+                "%s %s subject=%s event=%s: %s",
+                a.severity,
+                a.reason,
+                a.subject_id,
+                a.event_id,
+                a.summary,
             )
 
 

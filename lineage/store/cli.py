@@ -30,7 +30,9 @@ database_option = click.option(
 since_option = click.option(
     "--since", type=click.DateTime(), default=None, help="From this time (UTC), e.g. 2026-05-01."
 )
-until_option = click.option("--until", type=click.DateTime(), default=None, help="Before this time (UTC).")
+until_option = click.option(
+    "--until", type=click.DateTime(), default=None, help="Before this time (UTC)."
+)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -50,6 +52,21 @@ def init(database: str | None) -> None:
     """Create the database and tables (safe to run again)."""
     with _open(database) as s:
         click.echo(f"store ready: {s.redacted_dsn} database {s.database} ({', '.join(TABLES)})")
+
+
+@store.command("ddl")
+@click.option("--database", default="jejak", show_default=True)
+@click.option("--cluster", default=None, help="Replicated tables ON CLUSTER this cluster.")
+def ddl_cmd(database: str, cluster: str | None) -> None:
+    """Print the CREATE statements (for a DBA to review, or for a replicated cluster)."""
+    from jejak.lineage.store.client import check_identifier
+    from jejak.lineage.store.schema import ddl
+
+    check_identifier(database)
+    on_cluster = f" ON CLUSTER {check_identifier(cluster)}" if cluster else ""
+    click.echo(f"CREATE DATABASE IF NOT EXISTS {database}{on_cluster};\n")
+    for table in TABLES:
+        click.echo(ddl(database, table, cluster) + ";\n")
 
 
 @store.command("stats")
@@ -107,7 +124,16 @@ def print_subject_report(report: q.SubjectReport) -> None:
     )
     render(
         report.collected,
-        columns=["category", "source", "source_partner", "times", "first_at", "last_at", "bases", "violations"],
+        columns=[
+            "category",
+            "source",
+            "source_partner",
+            "times",
+            "first_at",
+            "last_at",
+            "bases",
+            "violations",
+        ],
         title="What was collected",
     )
     render(
@@ -117,10 +143,20 @@ def print_subject_report(report: q.SubjectReport) -> None:
     )
     render(
         report.disclosed,
-        columns=["recipient_id", "recipient_kind", "purpose", "categories", "times", "bases", "violations"],
+        columns=[
+            "recipient_id",
+            "recipient_kind",
+            "purpose",
+            "categories",
+            "times",
+            "bases",
+            "violations",
+        ],
         title="Who received it",
     )
-    render(report.consents, columns=["scope", "action", "since"], title="Consents (latest per scope)")
+    render(
+        report.consents, columns=["scope", "action", "since"], title="Consents (latest per scope)"
+    )
     render(report.deleted, columns=["category", "deleted_at"], title="Deleted")
     render(
         report.violations,
@@ -148,13 +184,19 @@ def disclosures_cmd(
     """Who received what, for which purpose, on which basis."""
     with _open(database) as s:
         rows = q.disclosures(
-            s, recipient_id=recipient, recipient_kind=recipient_kind, since=_utc(since), until=_utc(until)
+            s,
+            recipient_id=recipient,
+            recipient_kind=recipient_kind,
+            since=_utc(since),
+            until=_utc(until),
         )
     render(rows, fmt, title="Disclosures by recipient")
 
 
 @query.command("violations")
-@click.option("--reason", default=None, help="Only this reason code, e.g. disclosure_without_consent.")
+@click.option(
+    "--reason", default=None, help="Only this reason code, e.g. disclosure_without_consent."
+)
 @click.option("--severity", default=None, type=click.Choice(["critical", "high", "medium", "low"]))
 @click.option("--subject", default=None, help="Only this (pseudonymous) subject.")
 @click.option("--limit", default=50, show_default=True)
@@ -186,7 +228,15 @@ def violations_cmd(
     render(
         rows,
         fmt,
-        columns=["severity", "reason", "occurred_at", "subject_id", "kind", "recipient_id", "summary"]
+        columns=[
+            "severity",
+            "reason",
+            "occurred_at",
+            "subject_id",
+            "kind",
+            "recipient_id",
+            "summary",
+        ]
         if fmt == "table"
         else None,
         title="Violations",
@@ -206,7 +256,10 @@ def alerts_cmd(database: str | None, fmt: Format) -> None:
 
 @query.command("retention")
 @click.option(
-    "--days", type=int, default=None, help="Deadline after closure (default: the policy's retention)."
+    "--days",
+    type=int,
+    default=None,
+    help="Deadline after closure (default: the policy's retention).",
 )
 @database_option
 @format_option
@@ -215,7 +268,12 @@ def retention_cmd(days: int | None, database: str | None, fmt: Format) -> None:
     after = timedelta(days=days) if days is not None else policy_retention()
     with _open(database) as s:
         rows = q.retention_overdue(s, after_closure=after)
-    render(rows, fmt, title=f"Retention overdue (deadline: closure + {after.days} days)", empty="(none)")
+    render(
+        rows,
+        fmt,
+        title=f"Retention overdue (deadline: closure + {after.days} days)",
+        empty="(none)",
+    )
 
 
 def policy_retention() -> timedelta:

@@ -349,10 +349,7 @@ def state_events(store: Store, batch_rows: int = 50_000) -> Iterator[Event]:
         params: dict[str, Any] = {"kinds": list(STATE_KINDS), "n": batch_rows}
         after = ""
         if last is not None:
-            after = (
-                " AND (occurred_at, event_id) > "
-                "({at:DateTime64(3, 'UTC')}, {id:String})"
-            )
+            after = " AND (occurred_at, event_id) > ({at:DateTime64(3, 'UTC')}, {id:String})"
             params["at"], params["id"] = last
         rows = _rows(
             store,
