@@ -138,11 +138,11 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)  # type: ignore[arg-type]
-    schemas: SchemaSettings = Field(default_factory=SchemaSettings)  # type: ignore[arg-type]
-    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
-    sdk: SdkSettings = Field(default_factory=SdkSettings)  # type: ignore[arg-type]
-    policy: PolicySettings = Field(default_factory=PolicySettings)  # type: ignore[arg-type]
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    schemas: SchemaSettings = Field(default_factory=SchemaSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    sdk: SdkSettings = Field(default_factory=SdkSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

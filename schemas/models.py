@@ -183,7 +183,7 @@ class PolicyAccepted(_Envelope):
     """The subject accepted the policy version named in ``policy_version`` (G)."""
 
     kind: Literal["policy_accepted"] = "policy_accepted"
-    policy_version: NonEmpty  # type: ignore[assignment]
+    policy_version: NonEmpty
 
 
 class SubjectRequest(_Envelope):
@@ -278,7 +278,9 @@ def event_to_dict(event: BaseModel) -> dict[str, Any]:
     """The JSON form as a dict; optional fields that are unset are left out."""
     data = event.model_dump(mode="json", exclude_none=True)
     # envelope first, as a person reads it: id, kind, time, subject, then the rest
-    head = {k: data.pop(k) for k in ("event_id", "kind", "occurred_at", "subject_id") if k in data}
+    head: dict[str, Any] = {
+        k: data.pop(k) for k in ("event_id", "kind", "occurred_at", "subject_id") if k in data
+    }
     return {**head, **data}
 
 
