@@ -242,7 +242,8 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "event"
 
 
-def _invalid(exc: ValidationError) -> InvalidEvent:
+def invalid_event(exc: ValidationError) -> InvalidEvent:
+    """The :class:`InvalidEvent` that names the first field a validation error is about."""
     first = exc.errors()[0]
     problem = first["msg"]
     if len(exc.errors()) > 1:
@@ -262,7 +263,7 @@ def parse_event(data: dict[str, Any]) -> Event:
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:
-        raise _invalid(exc) from exc
+        raise invalid_event(exc) from exc
 
 
 def event_from_json(line: str | bytes) -> Event:
