@@ -1,0 +1,493 @@
+"""The policy engine: ``evaluate(event, state, policies) -> Verdict``, pure and fast.
+
+The rules are policy-semantics §3, applied in its order; every constant they
+need (which clause declares a category, which exceptions a recipient kind can
+use, which consent scopes a use depends on) comes from the policy file, never
+from code that knows Smarty's clause ids.
+
+Speed comes from splitting the work in two. Everything that depends only on
+the *shape* of an event (its kind, categories, purpose, source, channel,
+recipient kind, transfer) and on the policy version is computed once into a
+:class:`_Plan` and cached on the version's :class:`VersionView`. Per event,
+only what depends on the subject's consent as of ``occurred_at`` remains: a
+handful of ledger look-ups, then one tuple for the verdict.
+
+Reasons accumulate: every rule that fails contributes a finding, in rule
+order, so the first reason is the primary one and the others are still on
+record. One exception: when a disclosure claims a legal-request exception
+(C.8) without the reference, ``legal_request_missing`` *is* why it is not
+covered, and ``disclosure_without_consent`` is not added on top.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from jejak.lineage.policy import verdict as v
+from jejak.lineage.policy.compiled import Policy, PolicySet, VersionView
+from jejak.lineage.policy.state import SubjectState
+from jejak.lineage.policy.taxonomy import ANY, family, overlaps_any, within, within_any
+from jejak.lineage.policy.verdict import Finding, Verdict
+from jejak.schemas.models import Collection, Disclosure, Event, Use
+
+_PLAN_LIMIT: Final = 50_000
+"""Distinct event shapes cached per version before the cache starts over."""
+
+_RECIPIENT: Final = "{recipient}"
+_NO_FINDINGS: tuple[Finding, ...] = ()
+_NO_REASONS: tuple[str, ...] = ()
+_new_verdict = tuple.__new__
+
+# a consent check of a collection or use: (scope, reason, clause, item)
+_Check = tuple[str, str, str, str | None]
+# a disclosure exception that matches the event's shape: (clause, consent scopes it needs)
+_Candidate = tuple[str, tuple[str, ...]]
+
+
+class _Plan:
+    """What a version decides about one event shape before looking at consent."""
+
+    __slots__ = (
+        "basis",
+        "candidates",
+        "checks",
+        "coverage",
+        "exempt",
+        "general",
+        "general_clause",
+        "sale",
+        "static",
+    )
+
+    def __init__(self) -> None:
+        self.exempt = False  # purpose still allowed after E.5 withdrawal / F closure
+        self.static: tuple[Finding, ...] = ()  # findings that do not depend on consent
+        self.checks: tuple[_Check, ...] = ()
+        self.basis: str | None = None
+        self.coverage = False  # a disclosure whose coverage (C.1-C.8 / C) must be worked out
+        self.sale = False  # a transfer only the subject's permission allows
+        self.candidates: tuple[_Candidate, ...] = ()
+        self.general: str | None = None  # the permission scope template (recipient:{recipient})
+        self.general_clause: str | None = None
+
+
+# -- building plans (once per event shape and version) -------------------------------------------
+
+
+def _vocabulary(
+    view: VersionView, categories: tuple[str, ...], purpose: str | None, kind: str | None
+) -> list[Finding]:
+    """Rules 2 and 3: undeclared purposes and categories, and those only declared later (G)."""
+    policy = view.policy
+    g = policy.document.updates.clause
+    found: list[Finding] = []
+    later: list[Finding] = []
+    if purpose is not None and policy.purpose(purpose) is None:
+        nxt = view.later_purpose(purpose)
+        if nxt is None:
+            found.append(Finding(v.UNDECLARED_PURPOSE, policy.purpose_section, None, purpose))
+        else:
+            later.append(
+                Finding(v.POLICY_NOT_IN_FORCE, g, None, f"purpose {purpose} ({nxt.version})")
+            )
+    for name in categories:
+        if policy.category(name) is None:
+            nxt = view.later_category(name)
+            if nxt is None:
+                found.append(Finding(v.UNDECLARED_CATEGORY, policy.category_section, None, name))
+            else:
+                later.append(
+                    Finding(v.POLICY_NOT_IN_FORCE, g, None, f"category {name} ({nxt.version})")
+                )
+    if kind is not None and policy.recipient_kind(kind) is None:
+        nxt = view.later_recipient_kind(kind)
+        if nxt is not None:
+            later.append(
+                Finding(v.POLICY_NOT_IN_FORCE, g, None, f"recipient kind {kind} ({nxt.version})")
+            )
+    return found + later
+
+
+def _purpose_matches(policy: Policy, purpose: str, patterns: list[str]) -> bool:
+    """``*`` is any *declared* purpose; otherwise hierarchical matching."""
+    for p in patterns:
+        if family(p) == ANY:
+            if policy.purpose(purpose) is not None:
+                return True
+        elif within(purpose, p):
+            return True
+    return False
+
+
+def _exempt(policy: Policy, purpose: str | None) -> bool:
+    allowed = policy.document.stop_processing.still_allowed_purposes
+    return purpose is not None and bool(allowed) and within_any(purpose, allowed)
+
+
+def _requirement_checks(
+    policy: Policy,
+    kind: str,
+    categories: tuple[str, ...],
+    purpose: str | None,
+    public: bool | None,
+    channel: str | None,
+) -> list[_Check]:
+    checks: list[_Check] = []
+    for req in policy.document.consent_requirements:
+        if kind not in req.applies_to:
+            continue
+        if req.purposes and (
+            purpose is None or not _purpose_matches(policy, purpose, req.purposes)
+        ):
+            continue
+        hit = next((c for c in categories if overlaps_any(c, req.categories)), None)
+        if req.categories and hit is None:
+            continue
+        if req.public is not None and bool(public) != req.public:
+            continue
+        scope = req.requires
+        if "{channel}" in scope:
+            if channel is None:
+                continue  # no channel, no subscription to respect
+            scope = scope.replace("{channel}", channel)
+        checks.append((scope, req.otherwise, req.clause, hit or purpose))
+    return checks
+
+
+def _plan_collection(view: VersionView, event: Collection, categories: tuple[str, ...]) -> _Plan:
+    policy = view.policy
+    plan = _Plan()
+    static = _vocabulary(view, categories, None, None)
+    section = policy.category_section
+    partners_of_source = policy.sources.get(event.source)
+    for name in categories:
+        info = policy.category(name)
+        if info is None:
+            continue
+        if partners_of_source is None or event.source not in info.sources:
+            static.append(
+                Finding(v.UNDECLARED_SOURCE, section, None, f"{name} from {event.source}")
+            )
+        elif (
+            partners_of_source
+            and info.partner_kinds
+            and event.source_partner not in info.partner_kinds
+        ):
+            partner = event.source_partner or "an unnamed partner"
+            static.append(
+                Finding(
+                    v.UNDECLARED_SOURCE, section, None, f"{name} from {event.source} ({partner})"
+                )
+            )
+    checks: list[_Check] = []
+    for perm in policy.document.device_permissions:
+        for name in categories:
+            if overlaps_any(name, perm.categories):
+                checks.append((perm.permission, v.PERMISSION_MISSING, perm.clause, name))
+                break
+    checks += _requirement_checks(policy, "collection", categories, None, None, None)
+    plan.static = tuple(static)
+    plan.checks = _unique(checks)
+    first = policy.category(categories[0])
+    plan.basis = first.clause if first is not None else None
+    return plan
+
+
+def _plan_use(view: VersionView, event: Use, categories: tuple[str, ...]) -> _Plan:
+    policy = view.policy
+    plan = _Plan()
+    plan.exempt = _exempt(policy, event.purpose)
+    plan.static = tuple(_vocabulary(view, categories, event.purpose, None))
+    plan.checks = _unique(
+        _requirement_checks(policy, "use", categories, event.purpose, event.public, event.channel)
+    )
+    decl = policy.purpose(event.purpose)
+    plan.basis = decl.clause if decl is not None else None
+    return plan
+
+
+def _plan_disclosure(view: VersionView, event: Disclosure, categories: tuple[str, ...]) -> _Plan:
+    policy = view.policy
+    doc = policy.document
+    purpose, kind = event.purpose, event.recipient.kind
+    has_ref = event.legal_request_ref is not None
+    plan = _Plan()
+    plan.exempt = _exempt(policy, purpose)
+    static = _vocabulary(view, categories, purpose, kind)
+    # sensitive categories that may only go to some recipient kinds
+    for limit in doc.sensitive_categories.disclosure_limits:
+        if not within_any(kind, limit.only_to):
+            for name in categories:
+                if overlaps_any(name, limit.categories):
+                    static.append(
+                        Finding(v.SENSITIVE_CATEGORY_NOT_ALLOWED, limit.clause, None, name)
+                    )
+    # an exception that needs a legal request, claimed without one
+    plan.coverage = True
+    if not has_ref:
+        for exc in policy.exceptions:
+            if (
+                exc.legal_request_required
+                and within_any(kind, exc.recipient_kinds)
+                and _purpose_matches(policy, purpose, exc.purposes)
+            ):
+                static.append(Finding(v.LEGAL_REQUEST_MISSING, exc.clause, None, kind))
+                plan.coverage = False
+                break
+    plan.static = tuple(static)
+    plan.general = doc.disclosure.with_permission
+    plan.general_clause = doc.disclosure.clause
+    plan.sale = event.transfer in doc.disclosure.permission_only_transfers
+    candidates: list[_Candidate] = []
+    for exc in policy.exceptions:
+        if not within_any(kind, exc.recipient_kinds):
+            continue
+        if not _purpose_matches(policy, purpose, exc.purposes):
+            continue
+        if exc.categories_allowed is not None and not all(
+            within_any(c, exc.categories_allowed) for c in categories
+        ):
+            continue
+        if any(overlaps_any(c, exc.categories_forbidden) for c in categories):
+            continue
+        if exc.legal_request_required and not has_ref:
+            continue
+        scopes = tuple(
+            cond.scope
+            for cond in exc.requires_consent
+            if not cond.when_purposes or _purpose_matches(policy, purpose, cond.when_purposes)
+        )
+        candidates.append((exc.clause, scopes))
+        if not scopes:
+            break  # covered whatever the consent: later exceptions cannot be the basis
+    plan.candidates = tuple(candidates)
+    return plan
+
+
+def _unique(checks: list[_Check]) -> tuple[_Check, ...]:
+    seen: set[tuple[str, str]] = set()
+    out: list[_Check] = []
+    for check in checks:
+        key = (check[0], check[1])
+        if key not in seen:
+            seen.add(key)
+            out.append(check)
+    return tuple(out)
+
+
+def _plan_for(view: VersionView, event: Collection | Use | Disclosure) -> _Plan:
+    categories = tuple(event.data_categories)
+    if isinstance(event, Collection):
+        key: tuple[Any, ...] = ("c", categories, event.source, event.source_partner)
+    elif isinstance(event, Use):
+        key = ("u", categories, event.purpose, event.channel, event.public)
+    else:
+        key = (
+            "d",
+            categories,
+            event.purpose,
+            event.recipient.kind,
+            event.transfer,
+            event.legal_request_ref is not None,
+        )
+    plans = view.plans
+    plan: _Plan | None = plans.get(key)
+    if plan is None:
+        if isinstance(event, Collection):
+            plan = _plan_collection(view, event, categories)
+        elif isinstance(event, Use):
+            plan = _plan_use(view, event, categories)
+        else:
+            plan = _plan_disclosure(view, event, categories)
+        if len(plans) >= _PLAN_LIMIT:
+            plans.clear()
+        plans[key] = plan
+    return plan
+
+
+# -- evaluating ----------------------------------------------------------------------------------
+
+
+def _with(scope: str, recipient: str) -> str:
+    return scope.replace(_RECIPIENT, recipient) if _RECIPIENT in scope else scope
+
+
+def evaluate(event: Event, state: SubjectState | None, policies: PolicySet | Policy) -> Verdict:
+    """Judge one event against the policy version in force at its ``occurred_at``.
+
+    ``state`` is the subject's consent state (``None`` when nothing is known
+    about them: every scope at its default). The function has no side
+    effects: consent, acceptance and closure events are ``recorded`` here,
+    and applying them to the state is the caller's job (see
+    :class:`~jejak.lineage.policy.evaluator.Evaluator`).
+    """
+    if not isinstance(policies, PolicySet):
+        policies = PolicySet.of(policies)
+    at = event.occurred_at
+    view = policies.view_at(at)
+    if not isinstance(event, Collection | Use | Disclosure):
+        return _recorded(event, view, policies)
+    if view is None:
+        return _before_first(event, policies)
+    policy = view.policy
+    plan = _plan_for(view, event)
+    findings: list[Finding] | None = None
+
+    # rule 1: after E.5 withdrawal or F closure, only the exempt purposes
+    if state is not None and not plan.exempt:
+        stop = policy.stop_scope
+        if not policy.granted(state, stop, at):
+            findings = [
+                Finding(
+                    v.CONSENT_WITHDRAWN, policy.document.stop_processing.withdrawal_clause, stop
+                )
+            ]
+        closed = state.closed_at
+        if closed is not None and closed <= at:
+            closure = Finding(
+                v.ACCOUNT_CLOSED, policy.document.stop_processing.account_closed_clause
+            )
+            findings = [closure] if findings is None else [*findings, closure]
+    if plan.static:
+        findings = list(plan.static) if findings is None else findings + list(plan.static)
+    for scope, reason, clause, item in plan.checks:
+        if not policy.granted(state, scope, at):
+            finding = Finding(reason, clause, scope, item)
+            findings = [finding] if findings is None else [*findings, finding]
+
+    basis = plan.basis
+    if plan.coverage and isinstance(event, Disclosure):
+        basis = _coverage(plan, policy, state, at, event)
+        if basis is None:
+            needed = _with(plan.general, event.recipient.id) if plan.general else None
+            finding = Finding(
+                v.DISCLOSURE_WITHOUT_CONSENT, plan.general_clause, needed, event.recipient.kind
+            )
+            findings = [finding] if findings is None else [*findings, finding]
+
+    if findings is None:
+        notes = _notes(event, basis, policy) if event.basis or event.policy_version else ()
+        return _new_verdict(
+            Verdict,
+            (
+                event.event_id,
+                v.ALLOWED,
+                basis,
+                _NO_REASONS,
+                policy.version,
+                event.subject_id,
+                event.kind,
+                at,
+                _NO_FINDINGS,
+                notes,
+            ),
+        )
+    reasons = tuple(dict.fromkeys(f.reason for f in findings))
+    notes = _notes(event, None, policy) if event.basis or event.policy_version else ()
+    return _new_verdict(
+        Verdict,
+        (
+            event.event_id,
+            v.VIOLATION,
+            None,
+            reasons,
+            policy.version,
+            event.subject_id,
+            event.kind,
+            at,
+            tuple(findings),
+            notes,
+        ),
+    )
+
+
+def _coverage(
+    plan: _Plan, policy: Policy, state: SubjectState | None, at: datetime, event: Disclosure
+) -> str | None:
+    """The clause that covers a disclosure (C.1-C.8, or C with permission), or None."""
+    recipient = event.recipient.id
+    general = _with(plan.general, recipient) if plan.general else None
+    if plan.sale:
+        return plan.general_clause if general and policy.granted(state, general, at) else None
+    for clause, scopes in plan.candidates:
+        for scope in scopes:
+            if not policy.granted(state, _with(scope, recipient), at):
+                break
+        else:
+            return clause
+    if general and policy.granted(state, general, at):
+        return plan.general_clause
+    return None
+
+
+def _notes(event: Event, basis: str | None, policy: Policy) -> tuple[str, ...]:
+    """Informational remarks on what the producer claimed; they never change the decision."""
+    notes: list[str] = []
+    claimed = getattr(event, "basis", None)
+    if claimed:
+        if claimed not in policy.clauses:
+            notes.append(
+                f"the producer claimed basis {claimed}, which is not a clause of policy {policy.version}"
+            )
+        elif basis is None:
+            notes.append(f"the producer claimed basis {claimed}, but the event is not allowed")
+        elif claimed != basis:
+            notes.append(
+                f"the producer claimed basis {claimed}; the policy allows it under {basis}"
+            )
+    believed = event.policy_version
+    if believed and believed != policy.version and event.kind != "policy_accepted":
+        notes.append(f"the producer believed policy {believed} was in force; {policy.version} was")
+    return tuple(notes)
+
+
+def _recorded(event: Event, view: VersionView | None, policies: PolicySet) -> Verdict:
+    notes: tuple[str, ...] = ()
+    policy = view.policy if view is not None else None
+    if policy is not None:
+        scope = getattr(event, "scope", None)
+        if scope is not None and policy.scope_decl(scope) is None:
+            notes = (f"consent scope {scope} is not declared in policy {policy.version}",)
+        elif event.kind == "policy_accepted" and event.policy_version not in {
+            p.version for p in policies
+        }:
+            notes = (f"policy version {event.policy_version} is not a known version",)
+    return _new_verdict(
+        Verdict,
+        (
+            event.event_id,
+            v.RECORDED,
+            None,
+            _NO_REASONS,
+            policy.version if policy is not None else None,
+            event.subject_id,
+            event.kind,
+            event.occurred_at,
+            _NO_FINDINGS,
+            notes,
+        ),
+    )
+
+
+def _before_first(event: Event, policies: PolicySet) -> Verdict:
+    """An event from before the first version took effect: nothing allowed it yet (G)."""
+    first = policies.earliest
+    finding = Finding(
+        v.POLICY_NOT_IN_FORCE,
+        first.document.updates.clause,
+        None,
+        f"no version before {first.effective_from.isoformat()} ({first.version})",
+    )
+    return Verdict(
+        event.event_id,
+        v.VIOLATION,
+        None,
+        (v.POLICY_NOT_IN_FORCE,),
+        None,
+        event.subject_id,
+        event.kind,
+        event.occurred_at,
+        (finding,),
+        (),
+    )
