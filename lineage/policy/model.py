@@ -10,7 +10,7 @@ the lookup tables the engine reads on its hot path.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -104,10 +104,6 @@ def _moment(value: Any) -> Any:
             "needs a time zone: add +07:00 (WIB), +08:00 (WITA), +09:00 (WIT) or Z (UTC)"
         )
     return value
-
-
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
 
 
 def _days(value: Any) -> Any:
@@ -308,7 +304,7 @@ class PolicyDocument(_Part):
         description="the policy's name, the same in every version"
     )
     version: Annotated[Text, BeforeValidator(_version_text)]
-    effective_from: Annotated[datetime, BeforeValidator(_moment), AfterValidator(_utc)]
+    effective_from: Annotated[datetime, BeforeValidator(_moment)]
     title: Text
     language: str = "id"
     source_text: str | None = None
