@@ -11,11 +11,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from jejak.consumers.worker import AlertSink, ConsumerConfig, LineageConsumer
-from jejak.lineage.policy import Evaluator, PolicySet, load_policies, severity
-from jejak.lineage.policy import summarize as summarize_verdict
+from jejak.lineage.policy import Evaluator, PolicySet, Verdict, highest_severity, load_policies
+from jejak.lineage.policy.explain import describe
 from jejak.lineage.store import Store, connect
 from jejak.lineage.store.schema import migrate
-from jejak.schemas.codec import Codec, codec_from_settings
+from jejak.schemas.codec import Codec
+from jejak.schemas.models import Event
 from jejak.settings import KafkaSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,14 @@ def consumer_config(kafka: KafkaSettings, **overrides: Any) -> ConsumerConfig:
         client_config=kafka.client_config(),
         **overrides,
     )
+
+
+def alert_summary(event: Event, verdict: Verdict) -> str:
+    """One line for an alert: what happened, and each broken rule with its clause."""
+    broken = "; ".join(
+        f"{f.reason} ({f.clause})" if f.clause else f.reason for f in verdict.findings
+    ) or ", ".join(verdict.reasons)
+    return f"{describe(event)}: {broken}"
 
 
 def warm_evaluator(store: Store, policies: PolicySet) -> Evaluator:
@@ -67,9 +76,9 @@ def build_consumer(
     return LineageConsumer(
         consumer_config(settings.kafka, **config),
         store=store,
-        decoder=codec or codec_from_settings(settings.schemas),
+        decoder=codec or Codec.from_settings(settings.schemas),
         evaluator=warm_evaluator(store, policies),
-        severity=severity,
-        summary=summarize_verdict,
+        severity=lambda reasons: highest_severity(tuple(reasons)),
+        summary=alert_summary,
         sinks=sinks,
     )

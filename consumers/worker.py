@@ -115,10 +115,10 @@ def decode_message(decoder: Decoder, msg: Any) -> Decoded | Undecodable:
 def make_alert(
     event: Event,
     verdict: VerdictLike,
-    severity: Callable[[str], str],
-    summary: Callable[[Event, VerdictLike], str],
+    severity: Callable[[Sequence[str]], str | None],
+    summary: Callable[[Event, Any], str],
 ) -> AlertRow:
-    """The alert a violation raises; its primary reason decides the severity."""
+    """The alert a violation raises; its most urgent reason decides the severity."""
     reason = verdict.reasons[0]
     categories: tuple[str, ...] = tuple(getattr(event, "data_categories", ()))
     purpose = event.purpose if isinstance(event, Use | Disclosure) else ""
@@ -130,14 +130,14 @@ def make_alert(
         subject_id=event.subject_id,
         kind=event.kind,
         occurred_at=event.occurred_at,
-        severity=severity(reason),
+        severity=severity(verdict.reasons) or "high",
         reason=reason,
         reasons=tuple(verdict.reasons),
         categories=categories,
         purpose=purpose,
         recipient_id=recipient_id,
         recipient_kind=recipient_kind,
-        policy_version=verdict.policy_version,
+        policy_version=verdict.policy_version or "",
         summary=summary(event, verdict),
     )
 
@@ -163,8 +163,8 @@ class LineageConsumer:
         store: Store,
         decoder: Decoder,
         evaluator: EvaluatorLike,
-        severity: Callable[[str], str],
-        summary: Callable[[Event, VerdictLike], str],
+        severity: Callable[[Sequence[str]], str | None],
+        summary: Callable[[Event, Any], str],
         sinks: Iterable[AlertSink] = (),
     ) -> None:
         self.config = config

@@ -36,7 +36,7 @@ class VerdictLike(Protocol):
     @property
     def reasons(self) -> Sequence[str]: ...
     @property
-    def policy_version(self) -> str: ...
+    def policy_version(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,11 +207,13 @@ class Batch:
                 verdict.decision,
                 basis,
                 reasons,
-                verdict.policy_version,
+                verdict.policy_version or "",
             ]
         )
         if isinstance(event, Collection | Use | Disclosure | Deletion):
-            self._lineage(event, verdict.decision, basis, reasons, verdict.policy_version, service)
+            self._lineage(
+                event, verdict.decision, basis, reasons, verdict.policy_version or "", service
+            )
         if isinstance(event, Consent):
             self.consents.append(
                 [
