@@ -43,8 +43,15 @@ _EVENT_SOURCES: Final = frozenset(get_args(Source))
 # -- YAML ----------------------------------------------------------------------------------------
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """A safe loader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_SafeLoader):  # type: ignore[valid-type,misc]
+    """A safe loader (libyaml's when installed) that refuses duplicate keys.
+
+    PyYAML silently keeps the last of two equal keys; in a policy file that
+    would drop a clause or a rule without a word.
+    """
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -59,7 +66,8 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
                 key_node.start_mark,
             )
         seen[key] = key_node
-    return loader.construct_mapping(node)
+    mapping: dict[Any, Any] = loader.construct_mapping(node)
+    return mapping
 
 
 _StrictLoader.add_constructor(
@@ -68,13 +76,15 @@ _StrictLoader.add_constructor(
 )
 
 _YAML_HINTS: Final = {
-    "mapping values are not allowed here": (
+    "mapping values are not allowed": (
         "a text contains ': ' (colon and space); put the whole text in double quotes"
     ),
-    "found character '\\t' that cannot start any token": (
-        "the file contains a tab; indent with spaces only"
+    "cannot start any token": (
+        "a tab, or a text starting with a character such as @ or `; indent with spaces and "
+        "put such texts in double quotes"
     ),
-    "expected <block end>, but found": "the indentation is uneven; line entries up with spaces",
+    "expected <block end>": "the indentation is uneven; line entries up with spaces",
+    "did not find expected key": "the indentation is uneven; line entries up with spaces",
 }
 
 

@@ -106,6 +106,15 @@ def _moment(value: Any) -> Any:
     return value
 
 
+def _aware(value: datetime) -> datetime:
+    if value.utcoffset() is None:
+        raise ValueError(
+            "needs a time zone: write for example 2026-01-01T00:00:00+07:00 (midnight in "
+            "Jakarta, WIB) or add Z for UTC"
+        )
+    return value
+
+
 def _days(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError("write a whole number of days, such as 30")
@@ -304,7 +313,7 @@ class PolicyDocument(_Part):
         description="the policy's name, the same in every version"
     )
     version: Annotated[Text, BeforeValidator(_version_text)]
-    effective_from: Annotated[datetime, BeforeValidator(_moment)]
+    effective_from: Annotated[datetime, BeforeValidator(_moment), AfterValidator(_aware)]
     title: Text
     language: str = "id"
     source_text: str | None = None
