@@ -254,6 +254,17 @@ def alerts_cmd(database: str | None, fmt: Format) -> None:
     render(rows, fmt, title="Alerts by severity and reason", empty="(no alerts)")
 
 
+@query.command("dead-letters")
+@click.option("--limit", default=50, show_default=True)
+@database_option
+@format_option
+def dead_letters_cmd(limit: int, database: str | None, fmt: Format) -> None:
+    """Messages the consumer could not decode or validate, with why and where from."""
+    with _open(database) as s:
+        rows = q.dead_letters(s, limit=limit)
+    render(rows, fmt, title="Dead letters", empty="(none)")
+
+
 @query.command("retention")
 @click.option(
     "--days",

@@ -363,3 +363,14 @@ def state_events(store: Store, batch_rows: int = 50_000) -> Iterator[Event]:
         if len(rows) < batch_rows:
             return
         last = (rows[-1]["occurred_at"], rows[-1]["event_id"])
+
+
+def dead_letters(store: Store, limit: int = 100) -> list[dict[str, Any]]:
+    """Messages that could not be decoded or validated, with why and where from."""
+    return _rows(
+        store,
+        "SELECT topic, partition, offset, reason, detail, length(payload) / 2 AS bytes, "
+        "received_at FROM {db}.dead_letters FINAL ORDER BY received_at DESC, partition, offset "
+        "LIMIT {n:UInt32}",
+        {"n": limit},
+    )

@@ -1,0 +1,145 @@
+"""``jejak demo``: a day of the marketplace through the whole pipeline.
+
+1. starts from empty demo topics and an empty demo database;
+2. simulates a day of Smarty Indonesia traffic (sign-ups, orders, payments,
+   deliveries, reviews, newsletters, cookie choices, partner integrations,
+   credit checks, law-enforcement requests, closures; a share of them
+   violations) and emits it through the producer SDK to Kafka, plus a few
+   malformed messages a broken service might send;
+3. runs the lineage consumer until it has caught up;
+4. shows what a compliance officer would look at: the alerts, the worst
+   violations, disclosures by recipient, one subject's lineage report, overdue
+   retention and the dead letters.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import click
+from rich.console import Console
+
+from jejak.output import render
+from jejak.settings import Settings
+
+console = Console()
+
+DEMO_TOPICS = {
+    "topic": "demo.privacy.events",
+    "dead_letter_topic": "demo.privacy.events.dlq",
+    "alerts_topic": "demo.privacy.alerts",
+    "group_id": "jejak-demo",
+}
+
+
+def _step(text: str) -> None:
+    console.rule(f"[bold cyan]{text}")
+
+
+@click.command("demo")
+@click.option("--users", default=400, show_default=True, help="Marketplace users to simulate.")
+@click.option("--days", default=1, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.option("--violation-rate", default=0.03, show_default=True, help="Share of injected violations.")
+@click.option("--database", default="jejak_demo", show_default=True, help="Demo database (reset).")
+def demo(users: int, days: int, seed: int, violation_rate: float, database: str) -> None:
+    """Replay a day of marketplace traffic through Kafka, the policy engine and ClickHouse."""
+    from confluent_kafka import Producer
+
+    from jejak.consumers.pipeline import build_consumer
+    from jejak.consumers.topics import delete_topics, ensure_topics, topic_names
+    from jejak.lineage.policy import load_policies
+    from jejak.lineage.store import connect
+    from jejak.lineage.store import queries as q
+    from jejak.lineage.store.cli import print_subject_report
+    from jejak.producers import Emitter
+    from jejak.producers.simulate import SimulationConfig, simulate
+
+    base = Settings.from_env()
+    kafka = base.kafka.model_copy(update=DEMO_TOPICS)
+    settings = base.model_copy(update={"kafka": kafka})
+
+    _step("1. Fresh demo topics and store")
+    delete_topics(kafka, topic_names(kafka))
+    ensure_topics(kafka)
+    store = connect(settings.store, database)
+    store.command(f"DROP DATABASE IF EXISTS {store.database}")
+    store.ensure_database()
+    policies = load_policies(settings.policy.path)
+    console.print(
+        f"Kafka {kafka.bootstrap_servers}: topics {', '.join(topic_names(kafka))}\n"
+        f"Store {store.redacted_dsn}, database {store.database}\n"
+        f"Policy versions: {', '.join(p.version for p in policies.versions)}"
+    )
+
+    _step("2. Product services emit a simulated day through the SDK")
+    start = datetime(2026, 5, 4, tzinfo=UTC)
+    config = SimulationConfig(users=users, days=days, seed=seed, violation_rate=violation_rate, start=start)
+    t0 = time.perf_counter()
+    events = list(simulate(config))
+    with Emitter.from_settings(settings, transport="kafka") as emitter:
+        for event in events:
+            emitter.emit(event)
+        delivered = emitter.flush(60)
+    elapsed = time.perf_counter() - t0
+    console.print(
+        f"{len(events):,} events from {users} users over {days} day(s) emitted in {elapsed:.1f}s; "
+        f"all delivered: {delivered}"
+    )
+    # a broken service, writing around the SDK
+    raw = Producer(kafka.client_config())
+    for value in (b"not avro at all", b"\xc3\x01" + b"\x00" * 8 + b"garbage", b""):
+        raw.produce(kafka.topic, key=b"broken-service", value=value)
+    raw.flush(10)
+    console.print("plus 3 malformed messages from a service that bypassed the SDK")
+
+    _step("3. The lineage consumer judges every event and writes the store")
+    t0 = time.perf_counter()
+    with build_consumer(settings, store=store, policies=policies) as consumer:
+        stats = consumer.run(idle_timeout_s=5.0, max_messages=len(events) + 3)
+    elapsed = time.perf_counter() - t0
+    console.print(
+        f"{stats.messages:,} messages in {elapsed:.1f}s: {stats.events:,} events stored, "
+        f"{stats.dead_letters} dead letters, decisions {dict(sorted(stats.decisions.items()))}, "
+        f"{stats.alerts} alerts"
+    )
+
+    _step("4. Alerts")
+    render(q.alert_summary(store), title="Alerts by severity and reason", empty="(no alerts)")
+    render(
+        q.violations(store, reason="disclosure_without_consent", limit=8),
+        columns=["severity", "occurred_at", "subject_id", "recipient_id", "recipient_kind", "summary"],
+        title="Disclosures without consent (the headline alert), latest",
+        empty="(none)",
+    )
+
+    _step("5. Lineage")
+    render(
+        q.disclosures(store)[:12],
+        columns=["recipient_id", "recipient_kind", "purpose", "disclosures", "subjects", "bases", "violations"],
+        title="Who received personal data, for what, on which basis (top 12)",
+    )
+    worst = q.subjects_with_violations(store, limit=1)
+    if worst:
+        print_subject_report(q.subject_report(store, worst[0]["subject_id"]))
+    retention = policies.latest.retention_after_closure
+    overdue = q.retention_overdue(store, after_closure=retention, now=start + timedelta(days=days + 45))
+    render(
+        overdue[:10],
+        columns=["subject_id", "category", "closed_at", "deadline", "days_overdue"],
+        title=f"Retention (F): data still held {retention.days} days after closure, as of 45 days later",
+        empty="(none)",
+    )
+    render(
+        q.dead_letters(store),
+        columns=["partition", "offset", "reason", "detail", "bytes"],
+        title="Dead letters (also on the dead-letter topic, with the raw bytes)",
+        empty="(none)",
+    )
+    console.print(
+        "\nExplore: JEJAK_STORE__DSN is the demo store; try\n"
+        f"  .venv/bin/jejak query violations --database {database}\n"
+        f"  .venv/bin/jejak query subject <subject id> --database {database}"
+    )
+    store.close()
