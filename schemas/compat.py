@@ -116,9 +116,11 @@ class _Resolver:
                 problems.extend(self.check(reader, branch, path))
             return problems
         if r_type == "union":
-            for branch in reader:
-                if not self.check(branch, writer, path):
-                    return []
+            # the branch that matches the writer's type (exactly, else by promotion) is
+            # resolved against it, as the specification says; its problems are ours
+            branch = self._matching_branch(reader, writer)
+            if branch is not None:
+                return self.check(branch, writer, path)
             return [
                 Incompatibility(
                     path,
@@ -172,6 +174,19 @@ class _Resolver:
                 ]
             return []
         return self._record(reader, writer, path)
+
+    def _matching_branch(self, union: list[Any], writer: Any) -> Any | None:
+        w_type = _type_name(writer)
+        branches = [self._resolve(b, self.reader_named) for b in union]
+        for branch in branches:
+            if _type_name(branch) == w_type and (
+                w_type not in ("record", "enum", "fixed") or self._names(branch, writer, "") is None
+            ):
+                return branch
+        for branch in branches:
+            if _type_name(branch) in _PROMOTIONS.get(w_type, set()):
+                return branch
+        return None
 
     def _names(
         self, reader: dict[str, Any], writer: dict[str, Any], path: str
