@@ -391,6 +391,9 @@ class Sender:
             spool.rewind()
             if self.mode is Mode.REPLAYING:
                 self._enter_spooling("replay failed")
+        elif self.mode is Mode.REPLAYING and not self._carry and spool.pending == 0:
+            log.info("spool drained: sending directly again")
+            self.mode = Mode.DIRECT
 
     # -- state ---------------------------------------------------------------------------
 

@@ -223,6 +223,7 @@ class Spool:
         self._pending = 0
         self._appended = 0
         self._skipped_bytes = 0
+        self._reported: set[tuple[int, int]] = set()  # bad regions already logged
         self._read_file: tuple[int, BinaryIO] | None = None
         self._closed = False
         self._open()
@@ -525,6 +526,12 @@ class Spool:
                         if resync is not None
                         else (len(data) if eof else max(at + 1, len(data) - len(MAGIC)))
                     )
+                    if (segment, offset + at) in self._reported:
+                        at = skip_to
+                        if resync is None and not eof:
+                            break
+                        continue
+                    self._reported.add((segment, offset + at))
                     self._skipped_bytes += skip_to - at
                     log.warning(
                         "spool %s: skipped %d byte(s) of a torn or corrupt record "

@@ -274,7 +274,7 @@ class MemoryTransport(Transport):
         self.capacity: int | None = None
         self.down = False
         self._down_reported = True
-        self._failures: list[tuple[OutMessage, str]] = []
+        self._failures: list[tuple[OutMessage, str, bool]] = []
         self._lock = threading.Lock()
 
     @property
@@ -315,11 +315,18 @@ class MemoryTransport(Transport):
             self.messages.extend(self.in_flight)
             self.in_flight.clear()
 
-    def fail_pending(self, reason: str = "_MSG_TIMED_OUT") -> None:
-        """Fail everything in flight (reported at the next poll)."""
+    def fail_pending(
+        self,
+        reason: str = "_MSG_TIMED_OUT",
+        only: Callable[[OutMessage], bool] | None = None,
+        retriable: bool = True,
+    ) -> None:
+        """Fail what is in flight (or the messages ``only`` picks), reported at the next poll;
+        with ``release`` for the rest, a broker that loses some messages of a batch."""
         with self._lock:
-            self._failures.extend((m, reason) for m in self.in_flight)
-            self.in_flight.clear()
+            failing = [m for m in self.in_flight if only is None or only(m)]
+            self._failures.extend((m, reason, retriable) for m in failing)
+            self.in_flight = [m for m in self.in_flight if not (only is None or only(m))]
 
     def purge(self) -> None:
         self.fail_pending("_PURGE_QUEUE")
@@ -334,8 +341,8 @@ class MemoryTransport(Transport):
             return
         if report_down:
             listener.unavailable("memory transport is down")
-        for message, reason in failures:
-            listener.failed(message, reason, True)
+        for message, reason, retriable in failures:
+            listener.failed(message, reason, retriable)
 
     def pending(self) -> int:
         return len(self.in_flight) + len(self._failures)
