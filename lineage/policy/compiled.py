@@ -29,6 +29,7 @@ from jejak.lineage.policy.model import (
 )
 from jejak.lineage.policy.state import SubjectState
 from jejak.lineage.policy.taxonomy import lineage, overlaps_any, within_any
+from jejak.lineage.policy.verdict import ACCOUNT_CLOSED, CONSENT_WITHDRAWN, Finding
 
 _MEMO_LIMIT: Final = 10_000
 """Bound on memoised look-ups of names seen in events (names come from producers)."""
@@ -97,13 +98,21 @@ class Policy:
                 covered_by.setdefault(child, []).append(decl.scope)
         self.covered_by: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in covered_by.items()}
         self.retention_after_closure: timedelta = document.retention.after_account_closure
-        self.stop_scope: str = document.stop_processing.withdrawal_scope
+        stop = document.stop_processing
+        self.stop_scope: str = stop.withdrawal_scope
+        # the findings of rule 1 are the same every time: built once
+        self.withdrawn_finding = Finding(
+            CONSENT_WITHDRAWN, stop.withdrawal_clause, stop.withdrawal_scope
+        )
+        self.closed_finding = Finding(ACCOUNT_CLOSED, stop.account_closed_clause)
         # sections named by the clauses of their first entries: "A" for categories, "B" for purposes
         self.category_section: str = clause_key(document.categories[0].clause)[0]
         self.purpose_section: str = clause_key(document.purposes[0].clause)[0]
         self._category_memo: dict[str, CategoryInfo | None] = {}
         self._defaults: dict[str, bool] = {}
         self._alone: PolicySet | None = None
+        self.stop_by_default: bool = not self.default_granted(self.stop_scope)
+        """Whether processing stops for a subject who never said anything (an opt-in E.5 scope)."""
 
     def __repr__(self) -> str:
         return f"Policy({self.name!r}, version={self.version!r}, effective_from={self.effective_from.isoformat()})"
@@ -200,17 +209,19 @@ class Policy:
         """
         value: bool | None = None
         if state is not None:
-            ledger = state.ledger(scope)
+            ledger = state.ledgers.get(scope)
             if ledger is not None:
-                value = ledger.value_at(at)
+                times = ledger.times
+                # the common case first: the consent was given before the event
+                value = ledger.values[-1] if at >= times[-1] else ledger.value_at(at)
         if value is None:
-            value = self.default_granted(scope)
-        if value:
-            parents = self.covered_by.get(scope)
-            if parents:
-                for parent in parents:
-                    if not self.granted(state, parent, at):
-                        return False
+            value = self._defaults.get(scope)
+            if value is None:
+                value = self.default_granted(scope)
+        if value and scope in self.covered_by:
+            for parent in self.covered_by[scope]:
+                if not self.granted(state, parent, at):
+                    return False
         return value
 
     def retention_deadline(self, closed_at: datetime) -> datetime:
@@ -269,7 +280,8 @@ class PolicySet:
             raise ValueError("only a single version can be pinned")
         self.versions: tuple[Policy, ...] = versions
         self.pinned_version: bool = pinned
-        self._starts = [BEGINNING if pinned else p.effective_from for p in versions]
+        # in UTC, like event times: datetimes with the same tzinfo compare fastest
+        self._starts = [BEGINNING if pinned else p.effective_from.astimezone(UTC) for p in versions]
         self._views = tuple(
             VersionView(
                 p,
@@ -279,7 +291,8 @@ class PolicySet:
             )
             for i, p in enumerate(versions)
         )
-        self._last: VersionView = self._views[-1]
+        self.last_view: VersionView = self._views[-1]
+        """The version most recently asked for: events come in time order, mostly."""
 
     @classmethod
     def pinned(cls, policy: Policy) -> PolicySet:
@@ -336,12 +349,12 @@ class PolicySet:
 
     def view_at(self, at: datetime) -> VersionView | None:
         """The version in force at ``at`` with its span and later versions (engine use)."""
-        view = self._last
+        view = self.last_view
         if view.start <= at and (view.end is None or at < view.end):
             return view
         i = bisect_right(self._starts, at)
         if i == 0:
             return None
         view = self._views[i - 1]
-        self._last = view
+        self.last_view = view
         return view

@@ -41,8 +41,10 @@ _new_verdict = tuple.__new__
 
 # a consent check of a collection or use: (scope, reason, clause, item)
 _Check = tuple[str, str, str, str | None]
+# a consent scope, or a template split around {recipient}: (prefix, suffix or None)
+_Scope = tuple[str, str | None]
 # a disclosure exception that matches the event's shape: (clause, consent scopes it needs)
-_Candidate = tuple[str, tuple[str, ...]]
+_Candidate = tuple[str, tuple[_Scope, ...]]
 
 
 class _Plan:
@@ -68,7 +70,7 @@ class _Plan:
         self.coverage = False  # a disclosure whose coverage (C.1-C.8 / C) must be worked out
         self.sale = False  # a transfer only the subject's permission allows
         self.candidates: tuple[_Candidate, ...] = ()
-        self.general: str | None = None  # the permission scope template (recipient:{recipient})
+        self.general: _Scope | None = None  # the permission scope (recipient:{recipient})
         self.general_clause: str | None = None
 
 
@@ -236,7 +238,7 @@ def _plan_disclosure(view: VersionView, event: Disclosure, categories: tuple[str
                 plan.coverage = False
                 break
     plan.static = tuple(static)
-    plan.general = doc.disclosure.with_permission
+    plan.general = _split(doc.disclosure.with_permission)
     plan.general_clause = doc.disclosure.clause
     plan.sale = event.transfer in doc.disclosure.permission_only_transfers
     candidates: list[_Candidate] = []
@@ -254,7 +256,7 @@ def _plan_disclosure(view: VersionView, event: Disclosure, categories: tuple[str
         if exc.legal_request_required and not has_ref:
             continue
         scopes = tuple(
-            cond.scope
+            _split(cond.scope)
             for cond in exc.requires_consent
             if not cond.when_purposes or _purpose_matches(policy, purpose, cond.when_purposes)
         )
@@ -263,6 +265,14 @@ def _plan_disclosure(view: VersionView, event: Disclosure, categories: tuple[str
             break  # covered whatever the consent: later exceptions cannot be the basis
     plan.candidates = tuple(candidates)
     return plan
+
+
+def _split(template: str) -> _Scope:
+    """``recipient:{recipient}`` -> ``("recipient:", "")``; a plain scope -> ``(scope, None)``."""
+    if _RECIPIENT not in template:
+        return template, None
+    prefix, _, suffix = template.partition(_RECIPIENT)
+    return prefix, suffix
 
 
 def _unique(checks: list[_Check]) -> tuple[_Check, ...]:
@@ -276,41 +286,22 @@ def _unique(checks: list[_Check]) -> tuple[_Check, ...]:
     return tuple(out)
 
 
-def _plan_for(view: VersionView, event: Collection | Use | Disclosure) -> _Plan:
-    categories = tuple(event.data_categories)
-    if isinstance(event, Collection):
-        key: tuple[Any, ...] = ("c", categories, event.source, event.source_partner)
-    elif isinstance(event, Use):
-        key = ("u", categories, event.purpose, event.channel, event.public)
+def _build(view: VersionView, event: Collection | Use | Disclosure, key: tuple[Any, ...]) -> _Plan:
+    categories: tuple[str, ...] = key[1]
+    if event.kind == "collection":
+        plan = _plan_collection(view, event, categories)
+    elif event.kind == "use":
+        plan = _plan_use(view, event, categories)
     else:
-        key = (
-            "d",
-            categories,
-            event.purpose,
-            event.recipient.kind,
-            event.transfer,
-            event.legal_request_ref is not None,
-        )
+        plan = _plan_disclosure(view, event, categories)
     plans = view.plans
-    plan: _Plan | None = plans.get(key)
-    if plan is None:
-        if isinstance(event, Collection):
-            plan = _plan_collection(view, event, categories)
-        elif isinstance(event, Use):
-            plan = _plan_use(view, event, categories)
-        else:
-            plan = _plan_disclosure(view, event, categories)
-        if len(plans) >= _PLAN_LIMIT:
-            plans.clear()
-        plans[key] = plan
+    if len(plans) >= _PLAN_LIMIT:
+        plans.clear()
+    plans[key] = plan
     return plan
 
 
 # -- evaluating ----------------------------------------------------------------------------------
-
-
-def _with(scope: str, recipient: str) -> str:
-    return scope.replace(_RECIPIENT, recipient) if _RECIPIENT in scope else scope
 
 
 def evaluate(event: Event, state: SubjectState | None, policies: PolicySet | Policy) -> Verdict:
@@ -322,52 +313,87 @@ def evaluate(event: Event, state: SubjectState | None, policies: PolicySet | Pol
     and applying them to the state is the caller's job (see
     :class:`~jejak.lineage.policy.evaluator.Evaluator`).
     """
-    if not isinstance(policies, PolicySet):
+    # This is the hot path: event kinds are told apart by their tag, not by
+    # isinstance (pydantic's metaclass makes isinstance checks slow), and
+    # everything that does not depend on consent comes from the cached plan.
+    if policies.__class__ is not PolicySet:
         policies = PolicySet.of(policies)
     at = event.occurred_at
-    view = policies.view_at(at)
-    if not isinstance(event, Collection | Use | Disclosure):
+    last = policies.last_view
+    view: VersionView | None = last
+    if not (last.start <= at and (last.end is None or at < last.end)):
+        view = policies.view_at(at)
+    if event.kind == "collection":
+        key: tuple[Any, ...] = (
+            "c",
+            tuple(event.data_categories),
+            event.source,
+            event.source_partner,
+        )
+    elif event.kind == "use":
+        key = ("u", tuple(event.data_categories), event.purpose, event.channel, event.public)
+    elif event.kind == "disclosure":
+        key = (
+            "d",
+            tuple(event.data_categories),
+            event.purpose,
+            event.recipient.kind,
+            event.transfer,
+            event.legal_request_ref is not None,
+        )
+    else:
         return _recorded(event, view, policies)
     if view is None:
         return _before_first(event, policies)
+    plan: _Plan | None = view.plans.get(key)
+    if plan is None:
+        plan = _build(view, event, key)
     policy = view.policy
-    plan = _plan_for(view, event)
     findings: list[Finding] | None = None
 
     # rule 1: after E.5 withdrawal or F closure, only the exempt purposes
     if state is not None and not plan.exempt:
         stop = policy.stop_scope
-        if not policy.granted(state, stop, at):
-            findings = [
-                Finding(
-                    v.CONSENT_WITHDRAWN, policy.document.stop_processing.withdrawal_clause, stop
-                )
-            ]
+        if (stop in state.ledgers or policy.stop_by_default) and not policy.granted(
+            state, stop, at
+        ):
+            findings = [policy.withdrawn_finding]
         closed = state.closed_at
         if closed is not None and closed <= at:
-            closure = Finding(
-                v.ACCOUNT_CLOSED, policy.document.stop_processing.account_closed_clause
-            )
-            findings = [closure] if findings is None else [*findings, closure]
+            if findings is None:
+                findings = [policy.closed_finding]
+            else:
+                findings.append(policy.closed_finding)
     if plan.static:
-        findings = list(plan.static) if findings is None else findings + list(plan.static)
+        if findings is None:
+            findings = list(plan.static)
+        else:
+            findings.extend(plan.static)
     for scope, reason, clause, item in plan.checks:
         if not policy.granted(state, scope, at):
             finding = Finding(reason, clause, scope, item)
-            findings = [finding] if findings is None else [*findings, finding]
+            if findings is None:
+                findings = [finding]
+            else:
+                findings.append(finding)
 
     basis = plan.basis
-    if plan.coverage and isinstance(event, Disclosure):
-        basis = _coverage(plan, policy, state, at, event)
+    if plan.coverage and event.kind == "disclosure":
+        recipient = event.recipient.id
+        basis = _coverage(plan, policy, state, at, recipient)
         if basis is None:
-            needed = _with(plan.general, event.recipient.id) if plan.general else None
+            general = plan.general
+            needed = None if general is None else _scope(general, recipient)
             finding = Finding(
                 v.DISCLOSURE_WITHOUT_CONSENT, plan.general_clause, needed, event.recipient.kind
             )
-            findings = [finding] if findings is None else [*findings, finding]
+            if findings is None:
+                findings = [finding]
+            else:
+                findings.append(finding)
 
+    notes = _notes(event, basis, policy) if event.basis or event.policy_version else ()
     if findings is None:
-        notes = _notes(event, basis, policy) if event.basis or event.policy_version else ()
         return _new_verdict(
             Verdict,
             (
@@ -383,8 +409,10 @@ def evaluate(event: Event, state: SubjectState | None, policies: PolicySet | Pol
                 notes,
             ),
         )
-    reasons = tuple(dict.fromkeys(f.reason for f in findings))
-    notes = _notes(event, None, policy) if event.basis or event.policy_version else ()
+    if len(findings) == 1:
+        reasons: tuple[str, ...] = (findings[0].reason,)
+    else:
+        reasons = tuple(dict.fromkeys(f.reason for f in findings))
     return _new_verdict(
         Verdict,
         (
@@ -402,21 +430,27 @@ def evaluate(event: Event, state: SubjectState | None, policies: PolicySet | Pol
     )
 
 
+def _scope(template: _Scope, recipient: str) -> str:
+    prefix, suffix = template
+    return prefix if suffix is None else prefix + recipient + suffix
+
+
 def _coverage(
-    plan: _Plan, policy: Policy, state: SubjectState | None, at: datetime, event: Disclosure
+    plan: _Plan, policy: Policy, state: SubjectState | None, at: datetime, recipient: str
 ) -> str | None:
     """The clause that covers a disclosure (C.1-C.8, or C with permission), or None."""
-    recipient = event.recipient.id
-    general = _with(plan.general, recipient) if plan.general else None
+    general = plan.general
     if plan.sale:
-        return plan.general_clause if general and policy.granted(state, general, at) else None
+        if general is not None and policy.granted(state, _scope(general, recipient), at):
+            return plan.general_clause
+        return None
     for clause, scopes in plan.candidates:
-        for scope in scopes:
-            if not policy.granted(state, _with(scope, recipient), at):
+        for template in scopes:
+            if not policy.granted(state, _scope(template, recipient), at):
                 break
         else:
             return clause
-    if general and policy.granted(state, general, at):
+    if general is not None and policy.granted(state, _scope(general, recipient), at):
         return plan.general_clause
     return None
 
@@ -446,9 +480,8 @@ def _recorded(event: Event, view: VersionView | None, policies: PolicySet) -> Ve
     notes: tuple[str, ...] = ()
     policy = view.policy if view is not None else None
     if policy is not None:
-        scope = getattr(event, "scope", None)
-        if scope is not None and policy.scope_decl(scope) is None:
-            notes = (f"consent scope {scope} is not declared in policy {policy.version}",)
+        if event.kind == "consent" and policy.scope_decl(event.scope) is None:
+            notes = (f"consent scope {event.scope} is not declared in policy {policy.version}",)
         elif event.kind == "policy_accepted" and event.policy_version not in {
             p.version for p in policies
         }:

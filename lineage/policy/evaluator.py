@@ -54,6 +54,8 @@ class Evaluator:
                 state = self._put(SubjectState(event.subject_id))
             state.apply(event)
             return evaluate(event, state, self.policies)
+        if self._load_state is None:  # the common case: a plain dict look-up
+            return evaluate(event, self._states.get(event.subject_id), self.policies)
         return evaluate(event, self._state(event.subject_id), self.policies)
 
     def evaluate_all(self, events: Iterable[Event]) -> Iterator[Verdict]:

@@ -67,11 +67,12 @@ class SubjectState:
     restart), or feed it one event at a time with :meth:`apply`.
     """
 
-    __slots__ = ("_ledgers", "closed_at", "subject_id")
+    __slots__ = ("closed_at", "ledgers", "subject_id")
 
     def __init__(self, subject_id: str) -> None:
         self.subject_id = subject_id
-        self._ledgers: dict[str, ScopeLedger] = {}
+        self.ledgers: dict[str, ScopeLedger] = {}
+        """Scope -> its ledger; read it freely, change it only through :meth:`record`."""
         self.closed_at: datetime | None = None
         """The earliest account closure seen (there is no reopening event)."""
 
@@ -106,9 +107,9 @@ class SubjectState:
 
     def record(self, scope: str, granted: bool, at: datetime) -> None:
         """One grant (``granted=True``) or withdrawal of ``scope`` at ``at``."""
-        ledger = self._ledgers.get(scope)
+        ledger = self.ledgers.get(scope)
         if ledger is None:
-            ledger = self._ledgers[scope] = ScopeLedger()
+            ledger = self.ledgers[scope] = ScopeLedger()
         ledger.record(at, granted)
 
     def close(self, at: datetime) -> None:
@@ -118,11 +119,11 @@ class SubjectState:
 
     def value(self, scope: str, at: datetime) -> bool | None:
         """The subject's own last action on ``scope`` at or before ``at`` (no policy defaults)."""
-        ledger = self._ledgers.get(scope)
+        ledger = self.ledgers.get(scope)
         return None if ledger is None else ledger.value_at(at)
 
     def ledger(self, scope: str) -> ScopeLedger | None:
-        return self._ledgers.get(scope)
+        return self.ledgers.get(scope)
 
     def closed(self, at: datetime) -> bool:
         """Whether the account was closed at or before ``at``."""
@@ -131,11 +132,11 @@ class SubjectState:
     @property
     def scopes(self) -> list[str]:
         """The scopes this subject ever granted or withdrew."""
-        return sorted(self._ledgers)
+        return sorted(self.ledgers)
 
     def history(self, scope: str) -> list[tuple[datetime, bool]]:
         """``(time, granted)`` for each action on ``scope``, in time order."""
-        ledger = self._ledgers.get(scope)
+        ledger = self.ledgers.get(scope)
         return [] if ledger is None else list(zip(ledger.times, ledger.values, strict=True))
 
     def __repr__(self) -> str:
