@@ -22,7 +22,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from jejak.errors import InvalidEvent, PolicyFileError
+from jejak.errors import InvalidEvent, PolicyFileError, PolicyNotFound
 from jejak.lineage.policy.compiled import Policy, PolicySet
 from jejak.lineage.policy.diff import diff_policies
 from jejak.lineage.policy.evaluator import Evaluator
@@ -114,7 +114,10 @@ def policy() -> None:
 def show(policy_path: Path | None, version: str | None, clause: str | None, as_json: bool) -> None:
     """The rules of a policy version: clause, what, conditions."""
     policies = _set(policy_path)
-    chosen = policies.get(version) if version else policies.latest
+    try:
+        chosen = policies.get(version) if version else policies.latest
+    except PolicyNotFound as exc:
+        raise click.ClickException(str(exc)) from exc
     if clause is not None:
         detail = clause_detail(chosen, clause)
         if detail is None:

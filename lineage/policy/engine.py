@@ -510,7 +510,8 @@ def _before_first(event: Event, policies: PolicySet) -> Verdict:
         v.POLICY_NOT_IN_FORCE,
         first.document.updates.clause,
         None,
-        f"no version before {first.effective_from.isoformat()} ({first.version})",
+        f"no policy version was in force yet (the first, {first.version}, takes effect "
+        f"{first.effective_from.isoformat()})",
     )
     return Verdict(
         event.event_id,

@@ -89,6 +89,8 @@ class Evaluator:
         return state
 
     def _put(self, state: SubjectState) -> SubjectState:
+        if state.subject_id is None:
+            raise ValueError("a state must know its subject to be held")
         self._put_slot(state.subject_id, state)
         return state
 

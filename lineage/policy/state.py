@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Final
 
-from jejak.schemas.models import AccountClosed, Consent, Event, PolicyAccepted
+from jejak.schemas.models import Event
 
 STATE_KINDS: Final = frozenset({"consent", "policy_accepted", "account_closed"})
 """Event kinds that change a subject's state (the others only get a verdict)."""
@@ -69,16 +69,17 @@ class SubjectState:
 
     __slots__ = ("closed_at", "ledgers", "subject_id")
 
-    def __init__(self, subject_id: str) -> None:
+    def __init__(self, subject_id: str | None = None) -> None:
         self.subject_id = subject_id
+        """Whose state this is; taken from the first event applied when not given."""
         self.ledgers: dict[str, ScopeLedger] = {}
         """Scope -> its ledger; read it freely, change it only through :meth:`record`."""
         self.closed_at: datetime | None = None
         """The earliest account closure seen (there is no reopening event)."""
 
     @classmethod
-    def from_events(cls, subject_id: str, events: Iterable[Event]) -> SubjectState:
-        """The state after ``events`` (stream order), ignoring kinds that change nothing."""
+    def from_events(cls, events: Iterable[Event], subject_id: str | None = None) -> SubjectState:
+        """The state after ``events`` (one subject's, in stream order); other kinds are ignored."""
         state = cls(subject_id)
         for event in events:
             state.apply(event)
@@ -92,16 +93,18 @@ class SubjectState:
         """
         if event.kind not in STATE_KINDS:
             return False
-        if event.subject_id != self.subject_id:
+        if self.subject_id is None:
+            self.subject_id = event.subject_id
+        elif event.subject_id != self.subject_id:
             raise ValueError(
                 f"event {event.event_id} is about subject {event.subject_id!r}, "
                 f"not {self.subject_id!r}"
             )
-        if isinstance(event, Consent):
+        if event.kind == "consent":
             self.record(event.scope, event.action == "granted", event.occurred_at)
-        elif isinstance(event, PolicyAccepted):
+        elif event.kind == "policy_accepted":
             self.record(ACCEPTANCE_PREFIX + event.policy_version, True, event.occurred_at)
-        elif isinstance(event, AccountClosed):
+        else:
             self.close(event.occurred_at)
         return True
 

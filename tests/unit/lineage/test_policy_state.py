@@ -88,7 +88,8 @@ def test_from_events_replays_consent_acceptance_and_closure() -> None:
         closed(at=iso(9)),
         closed(at=iso(7)),  # the earliest closure counts
     ]
-    state = SubjectState.from_events("s-1", events)
+    state = SubjectState.from_events(events)
+    assert state.subject_id == "s-1"
     assert state.scopes == ["policy:2026.1", "recipient:fin-1"]
     assert state.value("recipient:fin-1", at(3)) is True
     assert state.value("recipient:fin-1", at(6)) is False
@@ -160,7 +161,7 @@ def test_evaluator_rebuilds_dropped_states_from_the_loader(policies: PolicySet) 
 
     def load(subject: str) -> SubjectState | None:
         loads.append(subject)
-        return SubjectState.from_events(subject, store[subject]) if store[subject] else None
+        return SubjectState.from_events(store[subject], subject) if store[subject] else None
 
     evaluator = Evaluator(policies, load_state=load, max_subjects=2)
     probe = use(["account.email"], "service.operations", subject="a")
