@@ -124,7 +124,7 @@ def _purpose_matches(policy: Policy, purpose: str, patterns: list[str]) -> bool:
 
 def _exempt(policy: Policy, purpose: str | None) -> bool:
     allowed = policy.document.stop_processing.still_allowed_purposes
-    return purpose is not None and bool(allowed) and within_any(purpose, allowed)
+    return purpose is not None and within_any(purpose, allowed)
 
 
 def _requirement_checks(
@@ -392,7 +392,11 @@ def evaluate(event: Event, state: SubjectState | None, policies: PolicySet | Pol
             else:
                 findings.append(finding)
 
-    notes = _notes(event, basis, policy) if event.basis or event.policy_version else ()
+    notes = (
+        _notes(event, basis if findings is None else None, policy)
+        if event.basis or event.policy_version
+        else ()
+    )
     if findings is None:
         return _new_verdict(
             Verdict,

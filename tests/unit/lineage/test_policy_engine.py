@@ -645,6 +645,12 @@ def test_claimed_basis_is_checked_never_trusted(policies: PolicySet) -> None:
     )
     assert bad.decision == "violation"
     assert "not allowed" in bad.notes[0]
+    covered_but_sensitive = evaluate(
+        dis(["payment.credit_card"], "service.operations", "affiliate", basis="C.6"), None, policies
+    )
+    assert covered_but_sensitive.notes == (
+        "the producer claimed basis C.6, but the event is not allowed",
+    )
     unknown = evaluate(col(["account.email"], basis="A.9"), None, policies)
     assert unknown.decision == "allowed" and "not a clause" in unknown.notes[0]
 
