@@ -498,7 +498,7 @@ class _Generator:
                     user.subject,
                     "retention_overdue",
                     problem,
-                    closed_at,
+                    closed.occurred_at,
                     "transaction",
                 )
             )

@@ -1,0 +1,122 @@
+"""``jejak emit`` and ``jejak simulate`` through click's test runner (file transport, no broker)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from jejak.cli import cli
+from jejak.producers.pseudonym import Pseudonymizer
+from jejak.schemas.models import event_from_json
+
+GOOD = (
+    '{"event_id": "c-1", "kind": "consent", "occurred_at": "2026-03-01T09:00:00Z", '
+    '"subject_id": "ps1_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "scope": "recipient:partner-fintech-1", "action": "granted"}'
+)
+BAD_FIELD = (
+    '{"event_id": "d-1", "kind": "disclosure", "occurred_at": "2026-03-01T10:00:00Z", "subject_id": "u-1", '
+    '"data_categories": ["account.email"], "purpose": "service.financial_products", "recipient": {"id": "p"}}'
+)
+RAW_SUBJECT = (
+    '{"event_id": "k-1", "kind": "collection", "occurred_at": "2026-03-01T08:00:00Z", "subject_id": "u-1", '
+    '"data_categories": ["location.geo"], "source": "recorded"}'
+)
+
+
+def _run(*args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_emit_reports_bad_lines_with_number_and_field_and_sends_the_rest(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join([GOOD, BAD_FIELD, "", "{not json", RAW_SUBJECT]) + "\n")
+    out = tmp_path / "out.jsonl"
+    code, _, err = _run("emit", str(source), "--transport", "file", "--out", str(out))
+    assert code == 1
+    assert f"{source}:2: recipient.kind: Field required" in err
+    assert f"{source}:4: event: not JSON" in err
+    assert "sent 2 (delivered 2, spooled 0, failed 0, waiting in spool 0), invalid 2" in err
+    sent = [event_from_json(line) for line in out.read_text().splitlines()]
+    assert [e.event_id for e in sent] == ["c-1", "k-1"]
+    assert sent[1].subject_id == "u-1"  # taken as already pseudonymous by default
+    assert sent[0].producer is not None and sent[0].producer.service == "jejak-emit"
+
+
+def test_emit_all_good_exits_zero_and_pseudonymize_hmacs_raw_ids(
+    tmp_path: Path, monkeypatch: object
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(RAW_SUBJECT + "\n")
+    out = tmp_path / "out.jsonl"
+    code, _, err = _run(
+        "emit", str(source), "--transport", "file", "--out", str(out), "--pseudonymize"
+    )
+    assert code == 0, err
+    sent = event_from_json(out.read_text().splitlines()[0])
+    key = "jejak-development-key-change-me"  # the settings' default key
+    assert sent.subject_id == Pseudonymizer(key).pseudonymize("u-1")
+
+
+def test_emit_reads_stdin(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    code, _, err = _run("emit", "-", "--transport", "file", "--out", str(out), input=GOOD + "\n")
+    assert code == 0, err
+    assert len(out.read_text().splitlines()) == 1
+
+
+def test_emit_file_transport_needs_out(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(GOOD + "\n")
+    code, _, err = _run("emit", str(source), "--transport", "file")
+    assert code == 2 and "--out" in err
+
+
+def test_simulate_is_deterministic_and_writes_the_violation_list(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    violations = tmp_path / "violations.jsonl"
+    args = ["simulate", "--users", "40", "--days", "2", "--seed", "5", "--violation-rate", "0.2"]
+    code, _, err = _run(*args, "--out", str(first), "--violations", str(violations))
+    assert code == 0, err
+    assert _run(*args, "--out", str(second))[0] == 0
+    assert first.read_bytes() == second.read_bytes()
+    listed = [json.loads(line) for line in violations.read_text().splitlines()]
+    assert listed and {"event_id", "reason", "scenario", "subject_id"} <= set(listed[0])
+    events = {
+        event_from_json(line).event_id: event_from_json(line)
+        for line in first.read_text().splitlines()
+    }
+    for item in listed:
+        assert (
+            events[item["event_id"]].trace_id
+            == f"sim-violation:{item['reason']}:{item['scenario']}"
+        )
+    assert "40 user(s), 2 day(s) from 2026-03-02, seed 5" in err
+
+
+def test_simulate_emit_through_the_sdk(tmp_path: Path) -> None:
+    out = tmp_path / "sent.jsonl"
+    args = ["simulate", "--users", "20", "--seed", "1", "--emit", "--transport", "file"]
+    code, _, err = _run(*args, "--timeout", "5")
+    assert code == 2 and "--out" in err  # the file transport needs a path
+    code, _, err = _run(*args, "--out", str(out))
+    assert code == 0, err
+    assert "sent " in err and "failed 0" in err
+    code, stdout, _ = _run("simulate", "--users", "20", "--seed", "1")
+    assert code == 0
+    assert [event_from_json(line) for line in out.read_text().splitlines()] == [
+        event_from_json(line) for line in stdout.splitlines()
+    ]
+
+
+def test_simulate_start_date(tmp_path: Path) -> None:
+    code, stdout, err = _run("simulate", "--users", "5", "--start", "2026-04-01")
+    assert code == 0 and "from 2026-04-01" in err
+    assert any('"occurred_at": "2026-04-01' in line for line in stdout.splitlines())
+
+
+def test_simulate_rejects_a_bad_date() -> None:
+    code, _, err = _run("simulate", "--users", "5", "--start", "1 April")
+    assert code == 2 and "not a date" in err

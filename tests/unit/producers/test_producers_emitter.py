@@ -1,0 +1,238 @@
+"""The Emitter: validation before sending, defaults, headers and key, one method per kind."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from jejak.errors import InvalidEvent
+from jejak.producers import Emitter, EmitterClosed, MemoryTransport, Pseudonym, new_event_id
+from jejak.schemas.codec import HEADER_KIND, HEADER_SCHEMA, default_codec
+from jejak.schemas.models import Consent, ProducerInfo, Recipient, Use
+from jejak.settings import SdkSettings
+
+SETTINGS = SdkSettings(service="checkout", service_version="1.4.2")
+NOW = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+def memory() -> MemoryTransport:
+    return MemoryTransport()
+
+
+@pytest.fixture
+def emitter(memory: MemoryTransport) -> Emitter:
+    return Emitter(SETTINGS, transport=memory, clock=lambda: NOW)
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (
+            lambda e: e.collection(
+                subject_id="u", data_categories=["Account Email"], source="user"
+            ),
+            "data_categories.0",
+        ),
+        (
+            lambda e: e.collection(subject_id="u", data_categories=[], source="user"),
+            "data_categories",
+        ),
+        (
+            lambda e: e.collection(
+                subject_id="u", data_categories=["account.email"], source="friend"
+            ),
+            "source",
+        ),
+        (lambda e: e.use(data_categories=["account.email"], purpose="b.1"), "subject_id"),
+        (
+            lambda e: e.use(subject_id="", data_categories=["account.email"], purpose="marketing"),
+            "subject_id",
+        ),
+        (
+            lambda e: e.use(
+                subject_id="u",
+                data_categories=["account.email"],
+                purpose="marketing",
+                occurred_at=datetime(2026, 3, 2),  # noqa: DTZ001 - naive on purpose
+            ),
+            "occurred_at",
+        ),
+        (
+            lambda e: e.disclosure(
+                subject_id="u",
+                data_categories=["account.email"],
+                purpose="x",
+                recipient={"id": "r"},
+            ),
+            "recipient.kind",
+        ),
+        (
+            lambda e: e.disclosure(
+                subject_id="u",
+                data_categories=["account.email"],
+                purpose="x",
+                recipient=Recipient(id="r", kind="vendor"),
+                transfer="gift",  # type: ignore[arg-type]
+            ),
+            "transfer",
+        ),
+        (lambda e: e.consent(subject_id="u", scope="recipient:p", action="maybe"), "action"),  # type: ignore[arg-type]
+        (lambda e: e.consent(subject_id="u", scope="has space", action="granted"), "scope"),
+        (lambda e: e.subject_request(subject_id="u", request="forget-me"), "request"),  # type: ignore[arg-type]
+        (lambda e: e.policy_accepted(subject_id="u", policy_version=""), "policy_version"),
+        (
+            lambda e: e.consent(
+                subject_id="u", subject_pseudonym="ps1_x", scope="public_review", action="granted"
+            ),
+            "subject_id",
+        ),
+        (lambda e: e.emit({"kind": "use"}), "event"),  # type: ignore[arg-type]
+    ],
+)
+def test_invalid_events_name_the_field_and_nothing_is_sent(
+    emitter: Emitter, memory: MemoryTransport, call: object, field: str
+) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        call(emitter)  # type: ignore[operator]
+    assert caught.value.field == field
+    assert memory.messages == []
+
+
+def test_defaults_event_id_time_and_producer(emitter: Emitter, memory: MemoryTransport) -> None:
+    event_id = emitter.consent(subject_id="u-1", scope="channel:newsletter", action="withdrawn")
+    event = memory.events[0]
+    assert event.event_id == event_id and uuid.UUID(event_id).version == 4
+    assert event.occurred_at == datetime(2026, 3, 2, 9, 30, 15, 123000, tzinfo=UTC)  # UTC, ms
+    assert event.producer == ProducerInfo(service="checkout", version="1.4.2")
+
+
+def test_given_id_and_time_are_kept_and_converted_to_utc(
+    emitter: Emitter, memory: MemoryTransport
+) -> None:
+    wib = timezone(timedelta(hours=7))
+    emitter.account_closed(
+        subject_id="u-1", event_id="close-1", occurred_at=datetime(2026, 3, 2, 16, 0, tzinfo=wib)
+    )
+    assert memory.events[0].event_id == "close-1"
+    assert memory.events[0].occurred_at == datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def test_new_event_ids_are_unique_uuid4() -> None:
+    ids = {new_event_id() for _ in range(10_000)}
+    assert len(ids) == 10_000
+    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in list(ids)[:100])
+
+
+def test_headers_name_kind_schema_and_framing_and_the_key_is_the_pseudonym(
+    emitter: Emitter, memory: MemoryTransport
+) -> None:
+    emitter.use(
+        subject_id="u-1", data_categories=["account.email"], purpose="contact.transactional"
+    )
+    message = memory.messages[0]
+    headers = dict(message.headers)
+    codec = default_codec()
+    assert headers[HEADER_KIND] == b"use"
+    assert headers[HEADER_SCHEMA] == codec.catalog.current("use").fingerprint_hex.encode()
+    assert headers["content-type"] == b"application/vnd.jejak.event+avro; framing=single-object"
+    assert message.key == emitter.pseudonymize("u-1").encode()
+    assert codec.decode(message.value) == memory.events[0]
+
+
+def test_one_method_per_kind(emitter: Emitter, memory: MemoryTransport) -> None:
+    subject = {"subject_id": "u-9"}
+    emitter.collection(**subject, data_categories=["log.ip"], source="recorded")
+    emitter.use(
+        **subject,
+        data_categories=["account.email"],
+        purpose="marketing.communications",
+        channel="newsletter",
+    )
+    emitter.disclosure(
+        **subject,
+        data_categories=["transaction.shipping_address"],
+        purpose="transaction.fulfilment",
+        recipient=Recipient(id="jne-logistics", kind="logistics_provider"),
+    )
+    emitter.consent(**subject, scope="recipient:partner-kredivo-like", action="granted")
+    emitter.policy_accepted(**subject, policy_version="2026.1")
+    emitter.subject_request(**subject, request="access")
+    emitter.deletion(**subject, data_categories=["account"])
+    emitter.account_closed(**subject)
+    assert [e.kind for e in memory.events] == [
+        "collection",
+        "use",
+        "disclosure",
+        "consent",
+        "policy_accepted",
+        "subject_request",
+        "deletion",
+        "account_closed",
+    ]
+    assert len({e.subject_id for e in memory.events}) == 1
+
+
+def test_emit_a_model_stamps_producer_and_pseudonymises(
+    emitter: Emitter, memory: MemoryTransport
+) -> None:
+    model = Use(
+        subject_id="raw-7",
+        occurred_at=NOW,
+        data_categories=["usage.preferences"],
+        purpose="service.operations",
+    )
+    emitter.emit(model)
+    sent = memory.events[0]
+    assert sent.subject_id == emitter.pseudonymize("raw-7")
+    assert sent.producer == ProducerInfo(service="checkout", version="1.4.2")
+    assert sent.event_id == model.event_id
+    assert model.subject_id == "raw-7" and model.producer is None  # the caller's model is untouched
+
+
+def test_emit_keeps_pseudonyms_and_an_explicit_producer(
+    emitter: Emitter, memory: MemoryTransport
+) -> None:
+    pseudonym = emitter.pseudonymize("raw-7")
+    own = ProducerInfo(service="batch-job", version="9")
+    model = Consent(
+        subject_id=pseudonym, occurred_at=NOW, scope="public_review", action="granted", producer=own
+    )
+    emitter.emit(model)
+    emitter.emit(model.model_copy(update={"subject_id": "upstream-id"}), pseudonymize=False)
+    emitter.emit(model, pseudonymize=True)  # forced: the HMAC of the pseudonym
+    first, second, third = memory.events
+    assert first is model  # nothing to change: sent as it is (the fast path)
+    assert second.subject_id == "upstream-id"
+    assert third.subject_id == emitter.pseudonymize(str(pseudonym))
+
+
+def test_subject_pseudonym_and_pseudonym_wrapper_pass_through(
+    emitter: Emitter, memory: MemoryTransport
+) -> None:
+    emitter.consent(subject_pseudonym="crm-hash-1234", scope="public_review", action="granted")
+    emitter.consent(
+        subject_id=Pseudonym("crm-hash-1234"), scope="public_review", action="withdrawn"
+    )
+    assert [e.subject_id for e in memory.events] == ["crm-hash-1234", "crm-hash-1234"]
+
+
+def test_context_manager_closes_and_emit_after_close_fails(memory: MemoryTransport) -> None:
+    with Emitter(SETTINGS, transport=memory) as emitter:
+        emitter.account_closed(subject_id="u-1")
+    assert emitter.close() is True  # idempotent
+    with pytest.raises(EmitterClosed):
+        emitter.account_closed(subject_id="u-1")
+    stats = emitter.stats()
+    assert (stats.accepted, stats.delivered, stats.spooled, stats.failed) == (1, 1, 0, 0)
+
+
+def test_from_settings_uses_the_sdk_section(memory: MemoryTransport) -> None:
+    from jejak.settings import Settings
+
+    settings = Settings(sdk=SdkSettings(service="from-settings", service_version="3"))
+    with Emitter.from_settings(settings, transport=memory) as emitter:
+        emitter.account_closed(subject_id="u-1")
+    assert memory.events[0].producer == ProducerInfo(service="from-settings", version="3")
