@@ -49,7 +49,8 @@ def _policy_option(func: Any) -> Any:
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    # no markup: policy texts and values such as "[user]" must print as they are
+    return Console(highlight=False, soft_wrap=False, markup=False)
 
 
 def _table(*columns: str, title: str | None = None) -> Table:
@@ -129,9 +130,9 @@ def show(policy_path: Path | None, version: str | None, clause: str | None, as_j
             _json(detail)
             return
         console = _console()
-        console.print(f"[bold]{clause}[/bold] — {chosen.name} {chosen.version}")
+        console.print(f"{clause} — {chosen.name} {chosen.version}", style="bold")
         console.print(f"«{detail['text']}»")
-        console.print(f"[italic]{detail['gloss']}[/italic]")
+        console.print(detail["gloss"], style="italic")
         if detail["rules"]:
             _rows_table(console, detail["rules"], title="Rules citing it")
         if detail["see_also_from"]:
@@ -154,8 +155,9 @@ def show(policy_path: Path | None, version: str | None, clause: str | None, as_j
         return
     console = _console()
     console.print(
-        f"[bold]{chosen.document.title}[/bold] — {chosen.name} version {chosen.version}, "
-        f"in force from {chosen.effective_from.isoformat()}"
+        f"{chosen.document.title} — {chosen.name} version {chosen.version}, "
+        f"in force from {chosen.effective_from.isoformat()}",
+        style="bold",
     )
     if len(policies) > 1:
         console.print(
@@ -249,8 +251,9 @@ def diff_command(old: Path, new: Path, as_json: bool) -> None:
     console = _console()
     counts = result.counts()
     console.print(
-        f"[bold]{result.old_version} -> {result.new_version}[/bold]: {counts['added']} added, "
-        f"{counts['removed']} removed, {counts['changed']} changed"
+        f"{result.old_version} -> {result.new_version}: {counts['added']} added, "
+        f"{counts['removed']} removed, {counts['changed']} changed",
+        style="bold",
     )
     if not result.changes:
         console.print("no differences")
@@ -298,8 +301,9 @@ def replay_command(
 def _replay_tables(report: ReplayReport, limit: int) -> None:
     console = _console()
     console.print(
-        f"[bold]Replay under {report.new_version}[/bold] (was: {', '.join(report.old_versions)}): "
-        f"{report.events} events read, {report.judged} judged, {len(report.changes)} would change"
+        f"Replay under {report.new_version} (was: {', '.join(report.old_versions)}): "
+        f"{report.events} events read, {report.judged} judged, {len(report.changes)} would change",
+        style="bold",
     )
     if not report.changes:
         console.print("no verdict would change")

@@ -73,13 +73,26 @@ class PolicyDiff:
 def _show(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_show(v)}" for k, v in value.items())
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(str(x) for x in value) + "]"
+        return "[" + "; ".join(_show(x) for x in value) + "]"
     return str(value)
 
 
+def _plain(value: Any) -> Any:
+    """Without prose (quotes, notes, reasons why) and without empty fields, at every depth."""
+    if isinstance(value, dict):
+        return {
+            k: _plain(v) for k, v in value.items() if k not in _PROSE and v not in (None, [], {})
+        }
+    if isinstance(value, list):
+        return [_plain(x) for x in value]
+    return value
+
+
 def _dump(model: Any) -> dict[str, Any]:
-    data: dict[str, Any] = model.model_dump(mode="json", exclude=_PROSE)
+    data: dict[str, Any] = _plain(model.model_dump(mode="json"))
     return data
 
 
@@ -104,17 +117,19 @@ def _sections(policy: Policy) -> dict[str, dict[str, dict[str, Any]]]:
             "title": {"title": doc.title},
         },
         "sources": {
-            s.name: {"clause": s.clause, "partner_kinds": [p.name for p in s.partner_kinds]}
+            s.name: _plain({"clause": s.clause, "partner_kinds": [p.name for p in s.partner_kinds]})
             for s in doc.sources
         },
         "categories": {
-            name: {
-                "clause": info.clause,
-                "see_also": list(info.see_also),
-                "sources": sorted(info.sources),
-                "partner_kinds": sorted(info.partner_kinds),
-                "sensitive": info.sensitive,
-            }
+            name: _plain(
+                {
+                    "clause": info.clause,
+                    "see_also": list(info.see_also),
+                    "sources": sorted(info.sources),
+                    "partner_kinds": sorted(info.partner_kinds),
+                    "sensitive": info.sensitive,
+                }
+            )
             for name, info in policy.categories.items()
         },
         "sensitive disclosure limits": _keyed(
