@@ -93,6 +93,7 @@ class ReplayReport:
     resolved: Counter[tuple[str, str | None]] = field(default_factory=Counter)
     """(reason, clause) of findings the new version no longer makes."""
     basis_changes: Counter[tuple[str | None, str | None]] = field(default_factory=Counter)
+    """(old basis, new basis) of events allowed by both versions, under different clauses."""
     needs: dict[tuple[str, str], ConsentNeed] = field(default_factory=dict)
 
     @property
@@ -166,7 +167,7 @@ def replay(events: Iterable[Event], old: PolicySet | Policy, new: Policy) -> Rep
             continue
         report.changes.append(VerdictChange(before, after))
         report.transitions[f"{before.decision} -> {after.decision}"] += 1
-        if before.basis != after.basis:
+        if before.decision == after.decision == "allowed":
             report.basis_changes[(before.basis, after.basis)] += 1
         old_findings = {(f.reason, f.scope, f.item) for f in before.findings}
         new_findings = {(f.reason, f.scope, f.item) for f in after.findings}
