@@ -15,15 +15,14 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 
 import click
-from rich.console import Console
-
-from jejak.output import render
+from jejak.output import make_console, render
 from jejak.settings import Settings
 
-console = Console()
+console = make_console()
 
 DEMO_TOPICS = {
     "topic": "demo.privacy.events",
@@ -41,7 +40,9 @@ def _step(text: str) -> None:
 @click.option("--users", default=400, show_default=True, help="Marketplace users to simulate.")
 @click.option("--days", default=1, show_default=True)
 @click.option("--seed", default=7, show_default=True)
-@click.option("--violation-rate", default=0.03, show_default=True, help="Share of injected violations.")
+@click.option(
+    "--violation-rate", default=0.03, show_default=True, help="Share of injected violations."
+)
 @click.option("--database", default="jejak_demo", show_default=True, help="Demo database (reset).")
 def demo(users: int, days: int, seed: int, violation_rate: float, database: str) -> None:
     """Replay a day of marketplace traffic through Kafka, the policy engine and ClickHouse."""
@@ -54,7 +55,7 @@ def demo(users: int, days: int, seed: int, violation_rate: float, database: str)
     from jejak.lineage.store import queries as q
     from jejak.lineage.store.cli import print_subject_report
     from jejak.producers import Emitter
-    from jejak.producers.simulate import SimulationConfig, simulate
+    from jejak.producers.simulate import simulate
 
     base = Settings.from_env()
     kafka = base.kafka.model_copy(update=DEMO_TOPICS)
@@ -74,13 +75,15 @@ def demo(users: int, days: int, seed: int, violation_rate: float, database: str)
     )
 
     _step("2. Product services emit a simulated day through the SDK")
-    start = datetime(2026, 5, 4, tzinfo=UTC)
-    config = SimulationConfig(users=users, days=days, seed=seed, violation_rate=violation_rate, start=start)
+    first_day = date(2026, 5, 4)
+    start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
+    simulation = simulate(
+        users=users, days=days, seed=seed, start=first_day, violation_rate=violation_rate
+    )
+    events = simulation.events
     t0 = time.perf_counter()
-    events = list(simulate(config))
     with Emitter.from_settings(settings, transport="kafka") as emitter:
-        for event in events:
-            emitter.emit(event)
+        emitter.emit_many(events)
         delivered = emitter.flush(60)
     elapsed = time.perf_counter() - t0
     console.print(
@@ -106,10 +109,32 @@ def demo(users: int, days: int, seed: int, violation_rate: float, database: str)
     )
 
     _step("4. Alerts")
+    injected = Counter(v.reason for v in simulation.violations if v.reason != "retention_overdue")
+    detected = {a["event_id"] for a in q.violations(store, limit=1_000_000)}
+    caught = Counter(
+        v.reason
+        for v in simulation.violations
+        if v.reason != "retention_overdue" and v.event_id in detected
+    )
+    render(
+        [
+            {"injected violation": reason, "injected": n, "detected": caught[reason]}
+            for reason, n in sorted(injected.items())
+        ],
+        title="The simulator's injected violations, and how many the pipeline caught",
+        empty="(none injected)",
+    )
     render(q.alert_summary(store), title="Alerts by severity and reason", empty="(no alerts)")
     render(
         q.violations(store, reason="disclosure_without_consent", limit=8),
-        columns=["severity", "occurred_at", "subject_id", "recipient_id", "recipient_kind", "summary"],
+        columns=[
+            "severity",
+            "occurred_at",
+            "subject_id",
+            "recipient_id",
+            "recipient_kind",
+            "summary",
+        ],
         title="Disclosures without consent (the headline alert), latest",
         empty="(none)",
     )
@@ -117,14 +142,24 @@ def demo(users: int, days: int, seed: int, violation_rate: float, database: str)
     _step("5. Lineage")
     render(
         q.disclosures(store)[:12],
-        columns=["recipient_id", "recipient_kind", "purpose", "disclosures", "subjects", "bases", "violations"],
+        columns=[
+            "recipient_id",
+            "recipient_kind",
+            "purpose",
+            "disclosures",
+            "subjects",
+            "bases",
+            "violations",
+        ],
         title="Who received personal data, for what, on which basis (top 12)",
     )
     worst = q.subjects_with_violations(store, limit=1)
     if worst:
         print_subject_report(q.subject_report(store, worst[0]["subject_id"]))
     retention = policies.latest.retention_after_closure
-    overdue = q.retention_overdue(store, after_closure=retention, now=start + timedelta(days=days + 45))
+    overdue = q.retention_overdue(
+        store, after_closure=retention, now=start + timedelta(days=days + 45)
+    )
     render(
         overdue[:10],
         columns=["subject_id", "category", "closed_at", "deadline", "days_overdue"],

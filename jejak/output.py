@@ -18,9 +18,7 @@ def format_option(func: Any) -> Any:
     """``--json`` / ``--csv`` flags shared by every listing command."""
     func = click.option("--csv", "fmt", flag_value="csv", help="CSV for spreadsheets.")(func)
     func = click.option("--json", "fmt", flag_value="json", help="JSON for machines.")(func)
-    return click.option(
-        "--table", "fmt", flag_value="table", default=True, hidden=True
-    )(func)
+    return click.option("--table", "fmt", flag_value="table", default=True, hidden=True)(func)
 
 
 def _plain(value: Any) -> Any:
@@ -33,7 +31,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, compact_time: bool = False) -> str:
+    if compact_time and isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
     value = _plain(value)
     if value is None:
         return ""
@@ -42,6 +42,18 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
+
+
+def make_console() -> Any:
+    """A rich console; when output is not a terminal (a pipe, CI, a log), 160 columns wide."""
+    import os
+
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=160)
+    return console
 
 
 def render(
@@ -55,7 +67,11 @@ def render(
     """Print rows as a table, JSON lines-free JSON array, or CSV."""
     cols = list(columns) if columns else (list(rows[0]) if rows else [])
     if fmt == "json":
-        click.echo(json.dumps([_plain({c: r.get(c) for c in cols}) for r in rows], ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps(
+                [_plain({c: r.get(c) for c in cols}) for r in rows], ensure_ascii=False, indent=2
+            )
+        )
         return
     if fmt == "csv":
         buf = io.StringIO()
@@ -65,10 +81,9 @@ def render(
             writer.writerow([_cell(r.get(c)) for c in cols])
         click.echo(buf.getvalue(), nl=False)
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = make_console()
     if not rows:
         if title:
             console.print(f"[bold]{title}[/bold]")
@@ -78,5 +93,5 @@ def render(
     for c in cols:
         table.add_column(c.replace("_", " "))
     for r in rows:
-        table.add_row(*[_cell(r.get(c)) for c in cols])
+        table.add_row(*[_cell(r.get(c), compact_time=True) for c in cols])
     console.print(table)

@@ -369,7 +369,7 @@ def dead_letters(store: Store, limit: int = 100) -> list[dict[str, Any]]:
     """Messages that could not be decoded or validated, with why and where from."""
     return _rows(
         store,
-        "SELECT topic, partition, offset, reason, detail, length(payload) / 2 AS bytes, "
+        "SELECT topic, partition, offset, reason, detail, intDiv(length(payload), 2) AS bytes, "
         "received_at FROM {db}.dead_letters FINAL ORDER BY received_at DESC, partition, offset "
         "LIMIT {n:UInt32}",
         {"n": limit},
