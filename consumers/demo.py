@@ -19,6 +19,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import click
+
 from jejak.output import make_console, render
 from jejak.settings import Settings
 
