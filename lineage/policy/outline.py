@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from jejak.lineage.policy.compiled import Policy
-from jejak.lineage.policy.model import clause_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +143,3 @@ def clause_detail(policy: Policy, clause: str) -> dict[str, Any] | None:
         "rules": rules,
         "see_also_from": cited_by,
     }
-
-
-def clause_ids(policy: Policy) -> list[str]:
-    """The clause ids of the ``clauses:`` table, in clause order."""
-    return sorted(policy.clauses, key=clause_key)

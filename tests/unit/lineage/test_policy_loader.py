@@ -201,6 +201,15 @@ def test_sensitive_categories(policies: PolicySet) -> None:
     }
 
 
+def test_sensitivity_of_names_as_events_use_them(policies: PolicySet) -> None:
+    policy = policies.latest
+    assert policy.is_sensitive("payment.credit_card")
+    assert policy.is_sensitive("payment")  # the family holds card data
+    assert policy.is_sensitive("location.geo.precise")
+    assert not policy.is_sensitive("location.ip")
+    assert not policy.is_sensitive("unknown.thing")
+
+
 def test_purposes_recipients_and_scopes(policies: PolicySet) -> None:
     policy = policies.latest
     assert {n: p.clause for n, p in policy.purposes.items()} == PURPOSES
