@@ -538,8 +538,8 @@ def reader_for(writer: dict[str, Any], reader: dict[str, Any] | None = None) -> 
     where the data was written with the reader's own schema.
     """
     if reader is not None and reader is not writer:
-        # fastavro compares the two schemas on every call when given both: resolve
-        # only when they really differ
+        # (callers pass reader=None for the writer's own schema: given both, fastavro
+        # compares the two dicts deeply on every call before it reads)
         return _fastavro_reader(writer, reader)
     try:
         return compile_reader(writer)

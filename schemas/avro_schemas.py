@@ -14,6 +14,14 @@ order does. The fingerprint is kept as the 8 bytes of the single-object
 header (little-endian, as the Java implementation writes them) and shown as
 those bytes in hex, the same string ``fastavro.schema.fingerprint`` returns.
 
+Closed sets (``kind``, ``source``, ``transfer``, consent ``action``, subject
+``request``) are Avro *strings*, not enums, like the policy vocabulary: the
+event models check their values, and one more value is then a model change
+that old readers survive (they reject the event as invalid, which dead-letters
+it), whereas a new enum symbol breaks every old reader at the Avro level, and an
+enum ``default`` would silently read an unknown ``transfer`` as ``share``. Each
+field's doc lists the values.
+
 Every schema is self-contained: the shared named types (``Producer`` of the
 envelope, ``Recipient``) are written out in each file that uses them, so a
 consumer in another language can use any one file as is. A test pins that
