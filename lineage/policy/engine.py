@@ -59,6 +59,7 @@ class _Plan:
         "general",
         "general_clause",
         "sale",
+        "stateless",
         "static",
     )
 
@@ -72,6 +73,8 @@ class _Plan:
         self.candidates: tuple[_Candidate, ...] = ()
         self.general: _Scope | None = None  # the permission scope (recipient:{recipient})
         self.general_clause: str | None = None
+        # the findings for a subject with no consent history, once worked out
+        self.stateless: tuple[Finding, ...] | None = None
 
 
 # -- building plans (once per event shape and version) -------------------------------------------
@@ -349,55 +352,36 @@ def evaluate(event: Event, state: SubjectState | None, policies: PolicySet | Pol
     if plan is None:
         plan = _build(view, event, key)
     policy = view.policy
-    findings: list[Finding] | None = None
-
-    # rule 1: after E.5 withdrawal or F closure, only the exempt purposes
-    if state is not None and not plan.exempt:
-        stop = policy.stop_scope
-        if (stop in state.ledgers or policy.stop_by_default) and not policy.granted(
-            state, stop, at
-        ):
-            findings = [policy.withdrawn_finding]
-        closed = state.closed_at
-        if closed is not None and closed <= at:
-            if findings is None:
-                findings = [policy.closed_finding]
-            else:
-                findings.append(policy.closed_finding)
-    if plan.static:
-        if findings is None:
-            findings = list(plan.static)
-        else:
-            findings.extend(plan.static)
-    for scope, reason, clause, item in plan.checks:
-        if not policy.granted(state, scope, at):
-            finding = Finding(reason, clause, scope, item)
-            if findings is None:
-                findings = [finding]
-            else:
-                findings.append(finding)
-
     basis = plan.basis
-    if plan.coverage and event.kind == "disclosure":
-        recipient = event.recipient.id
-        basis = _coverage(plan, policy, state, at, recipient)
-        if basis is None:
-            general = plan.general
-            needed = None if general is None else _scope(general, recipient)
-            finding = Finding(
-                v.DISCLOSURE_WITHOUT_CONSENT, plan.general_clause, needed, event.recipient.kind
-            )
-            if findings is None:
-                findings = [finding]
-            else:
-                findings.append(finding)
+    if state is None and not plan.coverage:
+        # nothing known about the subject: every scope at its default, the same at any time
+        found = plan.stateless
+        if found is None:
+            found = plan.stateless = tuple(_consent_findings(plan, policy, None, at))
+    else:
+        findings = _consent_findings(plan, policy, state, at)
+        if plan.coverage and event.kind == "disclosure":
+            recipient = event.recipient.id
+            basis = _coverage(plan, policy, state, at, recipient)
+            if basis is None:
+                general = plan.general
+                needed = None if general is None else _scope(general, recipient)
+                findings.append(
+                    Finding(
+                        v.DISCLOSURE_WITHOUT_CONSENT,
+                        plan.general_clause,
+                        needed,
+                        event.recipient.kind,
+                    )
+                )
+        found = tuple(findings) if findings else _NO_FINDINGS
 
     notes = (
-        _notes(event, basis if findings is None else None, policy)
+        _notes(event, None if found else basis, policy)
         if event.basis or event.policy_version
         else ()
     )
-    if findings is None:
+    if not found:
         return _new_verdict(
             Verdict,
             (
@@ -413,10 +397,10 @@ def evaluate(event: Event, state: SubjectState | None, policies: PolicySet | Pol
                 notes,
             ),
         )
-    if len(findings) == 1:
-        reasons: tuple[str, ...] = (findings[0].reason,)
+    if len(found) == 1:
+        reasons: tuple[str, ...] = (found[0].reason,)
     else:
-        reasons = tuple(dict.fromkeys(f.reason for f in findings))
+        reasons = tuple(dict.fromkeys(f.reason for f in found))
     return _new_verdict(
         Verdict,
         (
@@ -428,10 +412,33 @@ def evaluate(event: Event, state: SubjectState | None, policies: PolicySet | Pol
             event.subject_id,
             event.kind,
             at,
-            tuple(findings),
+            found,
             notes,
         ),
     )
+
+
+def _consent_findings(
+    plan: _Plan, policy: Policy, state: SubjectState | None, at: datetime
+) -> list[Finding]:
+    """Rule 1, the plan's static findings, then its consent checks, in rule order."""
+    findings: list[Finding] = []
+    if state is not None and not plan.exempt:
+        # after E.5 withdrawal or F closure, only the exempt purposes
+        stop = policy.stop_scope
+        if (stop in state.ledgers or policy.stop_by_default) and not policy.granted(
+            state, stop, at
+        ):
+            findings.append(policy.withdrawn_finding)
+        closed = state.closed_at
+        if closed is not None and closed <= at:
+            findings.append(policy.closed_finding)
+    if plan.static:
+        findings.extend(plan.static)
+    for scope, reason, clause, item in plan.checks:
+        if not policy.granted(state, scope, at):
+            findings.append(Finding(reason, clause, scope, item))
+    return findings
 
 
 def _scope(template: _Scope, recipient: str) -> str:
