@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from jejak.errors import BrokerError, JejakError, StoreError, UndecodableEvent
 from jejak.lineage.store.client import Store
 from jejak.lineage.store.writer import AlertRow, Batch, Origin, VerdictLike, write_batch
+from jejak.schemas.codec import RegistryUnavailable
 from jejak.schemas.models import Disclosure, Event, Use
 
 log = logging.getLogger(__name__)
@@ -97,19 +98,35 @@ class ConsumerStats:
         }
 
 
-def decode_message(decoder: Decoder, msg: Any) -> Decoded | Undecodable:
-    """A Kafka message as a decoded event, or as an undecodable one with why."""
+def decode_message(
+    decoder: Decoder, msg: Any, *, retry_for_s: float = 300.0
+) -> Decoded | Undecodable:
+    """A Kafka message as a decoded event, or as an undecodable one with why.
+
+    An unreachable schema registry says nothing about the message: decoding is
+    retried with backoff, and if the registry stays away the error propagates
+    (the batch is not committed and will be read again) rather than sending a
+    good event to the dead letters.
+    """
     origin = Origin(msg.topic(), msg.partition(), msg.offset())
     value: bytes | None = msg.value()
     headers: Headers = list(msg.headers() or [])
     if not value:
         return Undecodable("empty", "the message has no value", origin, msg.key(), value, headers)
-    try:
-        return Decoded(decoder.decode(value), origin)
-    except UndecodableEvent as exc:
-        return Undecodable(exc.reason, exc.detail, origin, msg.key(), value, headers)
-    except JejakError as exc:  # e.g. InvalidEvent from model validation
-        return Undecodable(type(exc).__name__, str(exc), origin, msg.key(), value, headers)
+    delay, deadline = 0.5, time.monotonic() + retry_for_s
+    while True:
+        try:
+            return Decoded(decoder.decode(value), origin)
+        except RegistryUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("schema registry unavailable; retrying in %.1fs", delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        except UndecodableEvent as exc:
+            return Undecodable(exc.reason, exc.detail, origin, msg.key(), value, headers)
+        except JejakError as exc:  # e.g. InvalidEvent from model validation
+            return Undecodable(type(exc).__name__, str(exc), origin, msg.key(), value, headers)
 
 
 def make_alert(

@@ -1,0 +1,90 @@
+"""Decoding treats bad input as data; a registry outage is retried, never dead-lettered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from jejak.consumers.worker import Decoded, Undecodable, decode_message
+from jejak.schemas.codec import Codec, RegistryUnavailable
+from jejak.schemas.models import Event, parse_event
+
+EVENT = parse_event(
+    {
+        "event_id": "c1",
+        "kind": "consent",
+        "occurred_at": "2026-05-01T08:00:00Z",
+        "subject_id": "s1",
+        "scope": "cookies:all",
+        "action": "withdrawn",
+    }
+)
+
+
+@dataclass
+class Msg:
+    """A received message as the consumer sees it (topic, partition, offset, key, value, headers)."""
+
+    _value: bytes | None
+    _headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def topic(self) -> str:
+        return "privacy.events"
+
+    def partition(self) -> int:
+        return 2
+
+    def offset(self) -> int:
+        return 17
+
+    def key(self) -> bytes:
+        return b"s1"
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return self._headers
+
+
+def test_a_good_message_decodes() -> None:
+    item = decode_message(Codec(), Msg(Codec().encode(EVENT)))
+    assert isinstance(item, Decoded)
+    assert item.event == EVENT
+    assert (item.origin.partition, item.origin.offset) == (2, 17)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [(b"", "empty"), (None, "empty"), (b"{json}", "bad magic"), (b"\xc3\x01\x00", "truncated")],
+)
+def test_bad_messages_become_data_with_a_reason(value: bytes | None, reason: str) -> None:
+    item = decode_message(Codec(), Msg(value, [("h", b"1")]))
+    assert isinstance(item, Undecodable)
+    assert reason in item.reason
+    assert item.headers == [("h", b"1")]
+    assert item.value == value
+
+
+class FlakyRegistry:
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def decode(self, payload: bytes) -> Event:
+        if self.failures:
+            self.failures -= 1
+            raise RegistryUnavailable("registry unavailable", "connection refused")
+        return EVENT
+
+
+def test_a_registry_outage_is_retried_not_dead_lettered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("jejak.consumers.worker.time.sleep", lambda s: None)
+    item = decode_message(FlakyRegistry(2), Msg(b"\x00\x00\x00\x00\x01body"))
+    assert isinstance(item, Decoded)
+
+
+def test_a_registry_that_stays_away_stops_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("jejak.consumers.worker.time.sleep", lambda s: None)
+    with pytest.raises(RegistryUnavailable):
+        decode_message(FlakyRegistry(10**9), Msg(b"\x00\x00\x00\x00\x01body"), retry_for_s=0)
