@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import platform
 import random
 import time
@@ -158,6 +159,17 @@ def generate(n: int, subjects: int = 20_000, seed: int = 7) -> list[Event]:
     return out
 
 
+def _cpu() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _rate(n: int, seconds: float) -> str:
     return f"{n / seconds:>12,.0f} events/s  ({seconds * 1e6 / n:.2f} µs/event)"
 
@@ -198,9 +210,7 @@ def main() -> None:
             evaluator.evaluate(e)
         best_stream = min(best_stream, time.perf_counter() - t0)
 
-    print(
-        f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}"
-    )
+    print(f"machine: {_cpu()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}")
     print(f"evaluate (pure, one core):  {_rate(len(events), best_pure)}")
     print(f"Evaluator (stateful):       {_rate(len(events), best_stream)}")
 

@@ -27,7 +27,7 @@ from pydantic_core import ErrorDetails
 from jejak.errors import PolicyFileError
 from jejak.lineage.policy.compiled import Policy, PolicySet
 from jejak.lineage.policy.model import PolicyDocument, placeholders
-from jejak.lineage.policy.taxonomy import ANY, family, within
+from jejak.lineage.policy.taxonomy import overlaps
 from jejak.schemas.models import Source, Transfer
 
 log = logging.getLogger(__name__)
@@ -189,10 +189,8 @@ class _Problems:
 
 
 def _matches(pattern: str, names: Iterable[str]) -> bool:
-    if family(pattern) == ANY:
-        return True
-    base = family(pattern)
-    return any(within(n, base) or within(base, n) for n in names)
+    """Whether a pattern names at least one of ``names`` (or a family of them)."""
+    return any(overlaps(n, pattern) for n in names)
 
 
 def _cross_check(doc: PolicyDocument) -> list[tuple[str, str]]:
