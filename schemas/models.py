@@ -63,7 +63,8 @@ def _utc_millis(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
 
 
-def _format_ts(value: datetime) -> str:
+def format_timestamp(value: datetime) -> str:
+    """The JSON form's timestamp: ``2026-05-01T08:00:00Z``, milliseconds only when set."""
     value = value.astimezone(UTC)
     # not strftime("%Y"): glibc does not zero-pad years before 1000 ("5-01-01"),
     # which no ISO 8601 parser reads back
@@ -85,7 +86,7 @@ Clause = Annotated[str, AfterValidator(_clause)]
 Timestamp = Annotated[
     datetime,
     AfterValidator(_utc_millis),
-    PlainSerializer(_format_ts, return_type=str, when_used="json"),
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
 ]
 NonEmpty = Annotated[str, Field(min_length=1, max_length=512)]
 

@@ -9,8 +9,10 @@ field; treat it as a record, never as a sequence.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, Literal, NamedTuple
+
+from jejak.schemas.models import format_timestamp
 
 Decision = Literal["allowed", "violation", "recorded"]
 Severity = Literal["critical", "high", "medium", "low"]
@@ -88,15 +90,6 @@ def highest_severity(reasons: tuple[str, ...] | list[str]) -> Severity | None:
     if not reasons:
         return None
     return _ORDERED[max(_RANK[severity(r)] for r in reasons)]
-
-
-def format_timestamp(value: datetime) -> str:
-    """The JSON form's timestamp (``2026-05-01T08:00:00Z``, milliseconds only when set)."""
-    value = value.astimezone(UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += f".{value.microsecond // 1000:03d}"
-    return text + "Z"
 
 
 class Finding(NamedTuple):

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jejak.lineage.store.client import Store
-from jejak.schemas.models import Event
+from jejak.schemas.models import Event, format_timestamp
 
 
 def _utc(value: Any) -> Any:
@@ -56,10 +56,7 @@ class SubjectReport:
     def to_dict(self) -> dict[str, Any]:
         def clean(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return [
-                {
-                    k: (v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v)
-                    for k, v in r.items()
-                }
+                {k: (format_timestamp(v) if isinstance(v, datetime) else v) for k, v in r.items()}
                 for r in rows
             ]
 
@@ -67,7 +64,7 @@ class SubjectReport:
         return {
             "subject_id": self.subject_id,
             "events": self.events,
-            "account_closed_at": closed.isoformat().replace("+00:00", "Z") if closed else None,
+            "account_closed_at": format_timestamp(closed) if closed else None,
             "collected": clean(self.collected),
             "used": clean(self.used),
             "disclosed": clean(self.disclosed),

@@ -23,6 +23,7 @@ from jejak.schemas.models import (
     PolicyAccepted,
     Use,
     event_to_dict,
+    format_timestamp,
 )
 
 
@@ -76,7 +77,7 @@ class AlertRow:
             "event_id": self.event_id,
             "subject_id": self.subject_id,
             "kind": self.kind,
-            "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z"),
+            "occurred_at": format_timestamp(self.occurred_at),
             "categories": list(self.categories),
             "purpose": self.purpose or None,
             "recipient": {"id": self.recipient_id, "kind": self.recipient_kind}
