@@ -5,7 +5,7 @@ the parts it is built from, exported for services that configure or test them.
 """
 
 from jejak.producers.emitter import Emitter, EmitterClosed, EventCodec, new_event_id
-from jejak.producers.pseudonym import Pseudonym, Pseudonymizer, is_pseudonym
+from jejak.producers.pseudonym import Pseudonym, Pseudonymizer, is_pseudonym, pseudonymize
 from jejak.producers.sender import DeliveryStats, Mode
 from jejak.producers.spool import Spool
 from jejak.producers.transports import (
@@ -45,6 +45,7 @@ __all__ = [
     "create_transport",
     "is_pseudonym",
     "new_event_id",
+    "pseudonymize",
     "register_transport",
     "transport_config",
     "transport_kinds",

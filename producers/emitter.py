@@ -80,6 +80,7 @@ _EVENT_TYPES: tuple[type[BaseModel], ...] = (
     Deletion,
     AccountClosed,
 )
+_EVENT_TYPE_SET = frozenset(_EVENT_TYPES)
 
 
 class EventCodec(Protocol):
@@ -166,6 +167,7 @@ class Emitter:
         self._encode = codec.encode
         self._clock = clock
         self._pseudonymizer = Pseudonymizer(self.settings.pseudonymization_key)
+        self._cached_pseudonym = self._pseudonymizer.cached
         self._producer = ProducerInfo(
             service=self.settings.service, version=self.settings.service_version
         )
@@ -253,12 +255,14 @@ class Emitter:
         """
         if self._closed:
             raise EmitterClosed("the emitter is closed")
-        if not isinstance(event, _EVENT_TYPES):
+        if type(event) not in _EVENT_TYPE_SET and not isinstance(event, _EVENT_TYPES):
             raise InvalidEvent("event", f"{type(event).__name__} is not a jejak event model")
         fields = event.__dict__
         subject = fields["subject_id"]
         if pseudonymize is None:
-            pseudonym: str = self._pseudonymizer(subject)
+            pseudonym: str | None = self._cached_pseudonym(subject)
+            if pseudonym is None:
+                pseudonym = self._pseudonymizer(subject)
         elif pseudonymize:
             pseudonym = self._pseudonymizer.pseudonymize(subject)
         else:
@@ -267,7 +271,24 @@ class Emitter:
             event = _replace(event, {"subject_id": pseudonym, "producer": self._producer})
         elif pseudonym != subject:
             event = _replace(event, {"subject_id": pseudonym})
-        return self._send(event)
+        # the rest is _send, inlined: this is the path a busy service calls per event
+        kind: str = event.kind
+        headers = self._headers.get(kind)
+        if headers is None:
+            headers = self._headers_for(event)
+        # The message key is the pseudonymous subject id: Kafka keeps one key on one
+        # partition, so every event of a data subject (consents, then the uses and
+        # disclosures that depend on them) reaches the consumers in the order emitted.
+        self._submit(
+            OutMessage(
+                pseudonym.encode(),
+                self._encode(event),
+                headers,
+                event if self._needs_event else None,
+            )
+        )
+        event_id: str = event.event_id
+        return event_id
 
     def emit_many(self, events: Iterable[Event], *, pseudonymize: bool | None = None) -> int:
         """:meth:`emit` each event in order; returns how many."""
@@ -278,20 +299,22 @@ class Emitter:
             count += 1
         return count
 
+    def _headers_for(self, event: BaseModel) -> list[Header]:
+        # one list per kind, shared by its messages: librdkafka copies headers
+        headers = [*self.codec.headers(event), ("content-type", self._content_type)]
+        self._headers[event.kind] = headers  # type: ignore[attr-defined]
+        return headers
+
     def _send(self, event: Any) -> str:
         kind: str = event.kind
-        headers = self._headers.get(kind)
-        if headers is None:
-            # one list per kind, shared by its messages: librdkafka copies headers
-            headers = [*self.codec.headers(event), ("content-type", self._content_type)]
-            self._headers[kind] = headers
-        value = self._encode(event)
+        headers = self._headers.get(kind) or self._headers_for(event)
         subject: str = event.subject_id
-        # The message key is the pseudonymous subject id: Kafka keeps one key on one
-        # partition, so every event of a data subject (consents, then the uses and
-        # disclosures that depend on them) reaches the consumers in the order emitted.
+        # The message key is the pseudonymous subject id (see emit): one subject, one
+        # partition, so a subject's events stay in the order they were emitted.
         self._submit(
-            OutMessage(subject.encode(), value, headers, event if self._needs_event else None)
+            OutMessage(
+                subject.encode(), self._encode(event), headers, event if self._needs_event else None
+            )
         )
         event_id: str = event.event_id
         return event_id

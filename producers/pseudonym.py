@@ -63,17 +63,15 @@ class Pseudonymizer:
     """
 
     def __init__(self, key: SecretStr | str | bytes, *, cache_size: int = 65_536) -> None:
-        if isinstance(key, SecretStr):
-            key = key.get_secret_value()
-        raw_key = key.encode() if isinstance(key, str) else bytes(key)
-        if not raw_key:
-            raise ValueError("the pseudonymization key must not be empty")
+        raw_key = _key_bytes(key)
         self._pseudonymize: Callable[[str], Pseudonym] = functools.lru_cache(maxsize=cache_size)(
             functools.partial(_pseudonym, raw_key)
         )
         # what __call__ answered recently, raw or already pseudonymous: one dict lookup
         self._cache: dict[str, Pseudonym] = {}
         self._cache_size = cache_size
+        self.cached: Callable[[str], Pseudonym | None] = self._cache.get
+        """What :meth:`__call__` answered for an id recently, or ``None``: the cheapest lookup."""
 
     def pseudonymize(self, raw_id: str) -> Pseudonym:
         """The pseudonym of a raw subject id (never the raw id, whatever its shape)."""
@@ -98,6 +96,20 @@ class Pseudonymizer:
             self._cache.clear()  # cheaper than LRU bookkeeping on every hit
         self._cache[subject_id] = result
         return result
+
+
+def pseudonymize(raw_id: str, key: SecretStr | str | bytes) -> Pseudonym:
+    """The pseudonym of one raw id under ``key`` (for tools that look a subject up once)."""
+    return _pseudonym(_key_bytes(key), raw_id)
+
+
+def _key_bytes(key: SecretStr | str | bytes) -> bytes:
+    if isinstance(key, SecretStr):
+        key = key.get_secret_value()
+    raw_key = key.encode() if isinstance(key, str) else bytes(key)
+    if not raw_key:
+        raise ValueError("the pseudonymization key must not be empty")
+    return raw_key
 
 
 def _pseudonym(key: bytes, raw_id: str) -> Pseudonym:

@@ -22,6 +22,13 @@ def test_deterministic_under_one_key_and_different_under_another() -> None:
     assert one.pseudonymize("budi@example.id") != one.pseudonymize("siti@example.id")
 
 
+def test_the_module_function_agrees_with_the_class() -> None:
+    from jejak.producers import pseudonymize
+
+    assert pseudonymize("user-42", SecretStr("k")) == Pseudonymizer("k").pseudonymize("user-42")
+    assert pseudonymize("user-42", b"k") == pseudonymize("user-42", "k")
+
+
 def test_format_is_recognisable() -> None:
     pseudonym = Pseudonymizer("k").pseudonymize("user-42")
     assert isinstance(pseudonym, Pseudonym)
