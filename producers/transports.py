@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 import threading
 from abc import ABC, abstractmethod
@@ -275,6 +276,8 @@ class MemoryTransport(Transport):
         self.down = False
         self._down_reported = True
         self._failures: list[tuple[OutMessage, str, bool]] = []
+        self._fatal: str | None = None
+        self.resets = 0
         self._lock = threading.Lock()
 
     @property
@@ -309,6 +312,14 @@ class MemoryTransport(Transport):
         with self._lock:
             self.down = False
 
+    def fail_fatally(self, reason: str = "_FATAL") -> None:
+        """A fatal client error (as an idempotent producer can raise), reported at the next poll."""
+        with self._lock:
+            self._fatal = reason
+
+    def reset(self) -> None:
+        self.resets += 1
+
     def release(self) -> None:
         """Deliver everything in flight."""
         with self._lock:
@@ -336,9 +347,12 @@ class MemoryTransport(Transport):
             failures, self._failures = self._failures, []
             report_down = self.down and not self._down_reported
             self._down_reported = True
+            fatal, self._fatal = self._fatal, None
         listener = self.listener
         if listener is None:
             return
+        if fatal is not None:
+            listener.fatal(fatal)
         if report_down:
             listener.unavailable("memory transport is down")
         for message, reason, retriable in failures:
@@ -394,8 +408,6 @@ class FileTransport(Transport):
         if self._file is not None:
             self._file.flush()
             if self.config.fsync:
-                import os
-
                 os.fsync(self._file.fileno())
 
     def close(self) -> None:

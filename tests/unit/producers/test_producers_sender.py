@@ -189,6 +189,22 @@ def test_closing_with_messages_in_flight_spools_them(settings: SdkSettings) -> N
         assert spool.pending == 4
 
 
+def test_a_fatal_client_error_spools_rebuilds_the_client_and_carries_on(
+    settings: SdkSettings,
+) -> None:
+    memory = MemoryTransport(MemoryTransportConfig(hold=True))
+    with _emitter(settings, memory) as emitter:
+        _emit(emitter, 0, 4)
+        memory.fail_fatally("_FATAL: sequence desynchronization")
+        _emit(emitter, 4, 3)
+        assert memory.resets == 1
+        assert emitter.stats().spooled == 7  # the four in flight first, then the new three
+        memory.hold = False
+        memory.release()
+        assert emitter.flush(5)
+    _assert_each_once_in_order(memory, 7)
+
+
 def test_a_permanent_failure_is_rejected_counted_and_kept(settings: SdkSettings) -> None:
     memory = MemoryTransport(MemoryTransportConfig(hold=True))
     with _emitter(settings, memory) as emitter:
