@@ -158,6 +158,7 @@ def test_ten_thousand_events_through_a_dead_broker_a_kill_and_a_restart(
     topic = f"sdk.spool.{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])[topic].result(30)
+    del admin  # its own connection would log to stderr once the broker stops
     broker.down()
     spool = tmp_path / "spool"
 
@@ -196,3 +197,70 @@ def test_ten_thousand_events_through_a_dead_broker_a_kill_and_a_restart(
     assert len(by_key) == 50
     for numbers in by_key.values():
         assert numbers == sorted(numbers), "one subject's events arrive in emit order"
+
+
+def test_a_broker_lost_mid_stream_loses_nothing_and_keeps_order(
+    private_broker, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The common case: Kafka goes away while the service runs, and comes back."""
+    from datetime import UTC, datetime, timedelta
+
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from jejak.producers import Emitter
+    from jejak.settings import KafkaSettings, SdkSettings
+
+    broker = private_broker
+    broker.up()
+    topic = f"sdk.failover.{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])[topic].result(30)
+    del admin  # its own connection would log to stderr once the broker stops
+    settings = SdkSettings(
+        service="failover-test", service_version="1", spool_dir=tmp_path / "spool"
+    )
+    base = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+    def emit(emitter: Emitter, start: int, count: int) -> None:
+        for n in range(start, start + count):
+            emitter.use(
+                subject_id=f"user-{n % 50}",
+                data_categories=["usage.preferences"],
+                purpose="service.personalization",
+                event_id=f"failover-{n:05d}",
+                occurred_at=base + timedelta(milliseconds=n),
+                trace_id=str(n),
+            )
+
+    emitter = Emitter(
+        settings,
+        kafka=KafkaSettings(bootstrap_servers=broker.bootstrap, topic=topic),
+        message_timeout_ms=10_000,
+        probe_interval=0.5,
+    )
+    with emitter:
+        emit(emitter, 0, 3000)
+        assert emitter.flush(30)
+        broker.down()
+        emit(emitter, 3000, 3000)  # the first of these reach librdkafka before it notices
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            stats = emitter.stats()
+            if stats.mode == "spooling" and stats.queued == 0:
+                break
+            time.sleep(0.05)
+        assert emitter.stats().spool_backlog == 3000
+        broker.up()
+        assert emitter.flush(90)
+        stats = emitter.stats()
+    assert (stats.delivered, stats.replayed, stats.failed) == (6000, 3000, 0)
+
+    seen = _consume(broker.bootstrap, topic, 6000)
+    counts = Counter(event_id for _, event_id, _ in seen)
+    assert set(counts) == {f"failover-{n:05d}" for n in range(6000)}
+    assert max(counts.values()) == 1
+    by_key: dict[bytes, list[int]] = defaultdict(list)
+    for key, _, number in seen:
+        by_key[key].append(number)
+    for numbers in by_key.values():
+        assert numbers == sorted(numbers)
