@@ -473,6 +473,7 @@ class SenderThread:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._flush_requests = 0
+        self._routing = False
         self._sync_requested = False
         self._last_overflow_log = 0.0
         self._thread = threading.Thread(target=self._run, name="jejak-sender", daemon=True)
@@ -510,6 +511,7 @@ class SenderThread:
         while True:
             batch: list[OutMessage] = []
             popleft = queue.popleft
+            self._routing = True  # before popping: flush must not see "queue empty" too early
             try:
                 while queue and len(batch) < self.drain_batch:
                     batch.append(popleft())
@@ -525,6 +527,7 @@ class SenderThread:
             except Exception:  # the sender thread must survive anything one batch does
                 log.exception("jejak sender: unexpected error (continuing)")
                 time.sleep(0.1)
+            self._routing = False
             if self._flush_requests:
                 with self._idle:
                     self._idle.notify_all()
@@ -549,7 +552,7 @@ class SenderThread:
             self._sync_requested = True
             try:
                 while True:
-                    if not self._queue and self.sender.idle():
+                    if not self._queue and not self._routing and self.sender.idle():
                         return True
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or not self._thread.is_alive():
