@@ -12,20 +12,27 @@ transport (the SDK alone) and, when a broker answers, the ``kafka`` transport
   producer (one shallow copy);
 * ``use(...)`` keyword arguments: the SDK validates (pydantic) as well.
 
-For each: the service thread's rate (the ``emit`` loop, wall clock and its
-own CPU time) and, for Kafka, the rate until ``flush`` confirms every event
-delivered (acks=all, idempotent, zstd). The machine's other load shows in the
-wall-clock figures; the CPU-time figure is what one core sustains.
+Columns: ``emit/s`` the service thread's rate (the ``emit`` loop, wall
+clock); ``CPU us/ev`` its own CPU time per event and ``1-core/s`` the rate that
+makes; ``sender us/ev`` the CPU the sender thread spends per event (librdkafka's
+``produce`` and delivery bookkeeping; with Kafka it shares the GIL with the
+service thread); ``delivered/s`` the rate until ``flush`` confirms every event
+delivered (Kafka: acks=all, idempotent, zstd). Each row is the best of
+``--repeat`` runs, because other load on the machine shows in wall-clock
+figures. The memory transport keeps only its last thousand messages here, so
+the figure is the SDK's, not that of a list growing to 10^5 entries.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import platform
 import tempfile
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -153,8 +160,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per row; the best is shown")
     args = parser.parse_args()
     count = args.events
 
@@ -177,9 +185,14 @@ def main() -> None:
         ("emit(model), raw subject", emit_all(raw)),
         ("use()/disclosure() kwargs", lambda e: _kwargs_calls(e, count)),
     ]
-    transports: list[tuple[str, Callable[[], Emitter]]] = [
-        ("memory", lambda: Emitter(SETTINGS, transport=MemoryTransport(), background=True)),
-    ]
+
+    def memory_emitter() -> Emitter:
+        memory = MemoryTransport()
+        # keep the last thousand only: measure the SDK, not the cost of a list of 10^5 messages
+        memory.messages = deque(maxlen=1000)  # type: ignore[assignment]
+        return Emitter(SETTINGS, transport=memory, background=True)
+
+    transports: list[tuple[str, Callable[[], Emitter]]] = [("memory", memory_emitter)]
     spool_root = Path(tempfile.mkdtemp(prefix="jejak-bench-"))
     if _broker_answers(args.bootstrap):
         topic = f"bench.sdk.{uuid.uuid4().hex[:8]}"
@@ -195,7 +208,8 @@ def main() -> None:
         print(f"(no broker at {args.bootstrap}: kafka transport skipped)")
 
     print(
-        f"jejak SDK benchmark: {count:,} events per run, Python {platform.python_version()}, {platform.machine()}"
+        f"jejak SDK benchmark: {count:,} events per run, best of {args.repeat}, "
+        f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPU(s)"
     )
     print(
         f"{'transport':9} {'path':28} {'emit/s':>10} {'CPU us/ev':>10} {'1-core/s':>10} "
@@ -203,7 +217,8 @@ def main() -> None:
     )
     for transport_name, make in transports:
         for path_name, work in paths:
-            result = _measure(make, work, count)
+            runs = [_measure(make, work, count) for _ in range(args.repeat)]
+            result = max(runs, key=lambda r: r["emit_rate"])  # the least disturbed run
             delivered = (
                 f"{result['delivered_rate']:>12,.0f}" if result["delivered"] else "  NOT ALL"
             )
