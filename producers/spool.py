@@ -243,7 +243,7 @@ class Spool:
             self._lock_fd = None
             if exc.errno in (errno.EAGAIN, errno.EACCES):
                 raise ConfigError(
-                    f"spool directory {self.directory} is in use by another process"
+                    f"spool directory {self.directory} is in use by another emitter or process"
                 ) from exc
             raise ConfigError(f"spool directory {self.directory}: {exc.strerror}") from exc
         segments = self._segments()
