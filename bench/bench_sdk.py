@@ -194,8 +194,8 @@ def main() -> None:
 
     transports: list[tuple[str, Callable[[], Emitter]]] = [("memory", memory_emitter)]
     spool_root = Path(tempfile.mkdtemp(prefix="jejak-bench-"))
+    topic = f"bench.sdk.{uuid.uuid4().hex[:8]}"
     if _broker_answers(args.bootstrap):
-        topic = f"bench.sdk.{uuid.uuid4().hex[:8]}"
 
         def kafka_emitter() -> Emitter:
             settings = SETTINGS.model_copy(update={"spool_dir": spool_root / uuid.uuid4().hex[:6]})
@@ -215,9 +215,33 @@ def main() -> None:
         f"{'transport':9} {'path':28} {'emit/s':>10} {'CPU us/ev':>10} {'1-core/s':>10} "
         f"{'sender us/ev':>12} {'delivered/s':>12}"
     )
+    try:
+        _run_rows(transports, paths, count, args.repeat)
+    finally:
+        if len(transports) > 1:
+            _delete_topic(args.bootstrap, topic)
+
+
+def _delete_topic(bootstrap: str, topic: str) -> None:
+    """The benchmark's topic is scratch: leave the broker as it was (best effort)."""
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until the result
+        admin.delete_topics([topic])[topic].result(10)
+    except Exception as exc:
+        print(f"(could not delete {topic}: {exc})")
+
+
+def _run_rows(
+    transports: list[tuple[str, Callable[[], Emitter]]],
+    paths: list[tuple[str, Callable[[Emitter], Callable[[], None]]]],
+    count: int,
+    repeat: int,
+) -> None:
     for transport_name, make in transports:
         for path_name, work in paths:
-            runs = [_measure(make, work, count) for _ in range(args.repeat)]
+            runs = [_measure(make, work, count) for _ in range(repeat)]
             result = max(runs, key=lambda r: r["emit_rate"])  # the least disturbed run
             delivered = (
                 f"{result['delivered_rate']:>12,.0f}" if result["delivered"] else "  NOT ALL"
