@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from jejak.producers import Emitter, MemoryTransport
-from jejak.producers.pseudonym import Pseudonymizer
 from jejak.schemas.models import Disclosure, Event, ProducerInfo, Recipient, Use
+from jejak.schemas.pseudonym import Pseudonymizer
 from jejak.settings import KafkaSettings, SdkSettings
 
 SETTINGS = SdkSettings(service="bench", service_version="1")

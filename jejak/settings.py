@@ -118,6 +118,14 @@ class SdkSettings(_Section):
     queue_buffering_max_messages: int = Field(100_000, ge=1)
     linger_ms: int = Field(20, ge=0)
     compression: str = Field("zstd", description="none | gzip | snappy | lz4 | zstd")
+    message_timeout_ms: int = Field(
+        30_000,
+        ge=1000,
+        description="librdkafka gives up on a message after this; it is then spooled",
+    )
+    probe_interval_s: float = Field(
+        1.0, gt=0, description="while spooling, how often to check whether Kafka is back"
+    )
 
 
 class PolicySettings(_Section):

@@ -5,7 +5,6 @@ the parts it is built from, exported for services that configure or test them.
 """
 
 from jejak.producers.emitter import Emitter, EmitterClosed, EventCodec, new_event_id
-from jejak.producers.pseudonym import Pseudonym, Pseudonymizer, is_pseudonym, pseudonymize
 from jejak.producers.sender import DeliveryStats, Mode
 from jejak.producers.spool import Spool
 from jejak.producers.transports import (
@@ -23,6 +22,7 @@ from jejak.producers.transports import (
     transport_config,
     transport_kinds,
 )
+from jejak.schemas.pseudonym import Pseudonym, Pseudonymizer, is_pseudonym, pseudonymize
 
 __all__ = [
     "ConsoleTransport",

@@ -15,7 +15,7 @@ a model built by the caller. Either way the event is validated before
 anything is sent (:class:`~jejak.errors.InvalidEvent` names the field),
 stamped with an ``event_id`` (a UUID unless given), ``occurred_at`` (now, UTC,
 milliseconds, unless given) and the producer (service and version from the
-settings), its subject id pseudonymised (see :mod:`jejak.producers.pseudonym`),
+settings), its subject id pseudonymised (see :mod:`jejak.schemas.pseudonym`),
 encoded by the codec, and queued for the sender (:mod:`jejak.producers.sender`),
 which delivers it or spools it; the call itself never waits on the network.
 """
@@ -32,7 +32,6 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ValidationError
 
 from jejak.errors import InvalidEvent, JejakError
-from jejak.producers.pseudonym import Pseudonym, Pseudonymizer
 from jejak.producers.sender import (
     DeliveryStats,
     InlineRunner,
@@ -67,6 +66,7 @@ from jejak.schemas.models import (
     Use,
     invalid_event,
 )
+from jejak.schemas.pseudonym import Pseudonym, Pseudonymizer
 from jejak.settings import KafkaSettings, SdkSettings, Settings
 
 Header = tuple[str, bytes]
@@ -154,8 +154,8 @@ class Emitter:
         codec: EventCodec | None = None,
         spool: Spool | Path | str | bool | None = None,
         background: bool | None = None,
-        message_timeout_ms: int = 30_000,
-        probe_interval: float = 1.0,
+        message_timeout_ms: int | None = None,
+        probe_interval: float | None = None,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self.settings = settings or SdkSettings()
@@ -174,6 +174,10 @@ class Emitter:
         self._content_type = _content_type(codec)
         self._headers: dict[str, list[Header]] = {}
 
+        if message_timeout_ms is None:
+            message_timeout_ms = self.settings.message_timeout_ms
+        if probe_interval is None:
+            probe_interval = self.settings.probe_interval_s
         self.transport = self._make_transport(transport, kafka, message_timeout_ms)
         self._needs_event = self.transport.needs_event
         self.spool = self._make_spool(spool)

@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
-from jejak.producers.pseudonym import Pseudonymizer
 from jejak.schemas.models import (
     AccountClosed,
     Collection,
@@ -61,6 +60,7 @@ from jejak.schemas.models import (
     SubjectRequest,
     Use,
 )
+from jejak.schemas.pseudonym import Pseudonymizer
 
 WIB = timezone(timedelta(hours=7), "WIB")
 """Western Indonesia Time: the marketplace's day runs on Jakarta time."""

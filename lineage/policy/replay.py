@@ -19,8 +19,8 @@ from typing import Any
 from jejak.lineage.policy.compiled import Policy, PolicySet
 from jejak.lineage.policy.engine import evaluate
 from jejak.lineage.policy.state import STATE_KINDS, SubjectState
-from jejak.lineage.policy.verdict import Verdict, format_timestamp
-from jejak.schemas.models import Event
+from jejak.lineage.policy.verdict import Verdict
+from jejak.schemas.models import Event, format_timestamp
 
 ACCEPTANCE_REQUIRED = "acceptance_required"
 """Why a subject appears in the needs when the new version is not accepted by continued use (G)."""

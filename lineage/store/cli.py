@@ -103,7 +103,7 @@ def query() -> None:
 def subject(subject_id: str, raw: bool, database: str | None, as_json: bool) -> None:
     """Everything about one data subject: collected, used, disclosed, consents, violations."""
     if raw:
-        from jejak.producers.pseudonym import pseudonymize
+        from jejak.schemas.pseudonym import pseudonymize
 
         subject_id = pseudonymize(subject_id, Settings.from_env().sdk.pseudonymization_key)
     with _open(database) as s:

@@ -8,8 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from jejak.cli import cli
-from jejak.producers.pseudonym import Pseudonymizer
 from jejak.schemas.models import event_from_json
+from jejak.schemas.pseudonym import Pseudonymizer
 
 GOOD = (
     '{"event_id": "c-1", "kind": "consent", "occurred_at": "2026-03-01T09:00:00Z", '

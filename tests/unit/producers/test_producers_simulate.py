@@ -7,7 +7,6 @@ from datetime import date
 
 import pytest
 
-from jejak.producers.pseudonym import is_pseudonym
 from jejak.producers.simulate import (
     ACTIVITIES,
     RETENTION_SCENARIOS,
@@ -18,6 +17,7 @@ from jejak.producers.simulate import (
     simulate,
 )
 from jejak.schemas.models import event_to_json
+from jejak.schemas.pseudonym import is_pseudonym
 
 
 @pytest.fixture(scope="module")

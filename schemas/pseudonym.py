@@ -1,5 +1,8 @@
 """Pseudonymous subject ids: raw ids never leave the service.
 
+Part of the event contract: the SDK makes pseudonyms, and compliance staff
+make the same pseudonym from a raw id to look a person up in the lineage.
+
 A pseudonym is ``ps1_`` followed by 32 lower-case base32 characters (RFC 4648
 alphabet ``a-z2-7``, no padding): the first 160 bits of
 HMAC-SHA-256(key, raw id as UTF-8). For example::
