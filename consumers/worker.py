@@ -170,6 +170,7 @@ class ConsumerConfig:
     batch_size: int = 5000
     batch_timeout_s: float = 0.5
     store_retry_limit_s: float = 300.0
+    assignment_timeout_s: float = 60.0
 
 
 class LineageConsumer:
@@ -197,6 +198,14 @@ class LineageConsumer:
         self._consumer: Any = None
         self._producer: Any = None
         self._delivery_errors: list[str] = []
+        self._assigned_at: float | None = None
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        # the idle clock starts once the group has given us partitions: joining a
+        # group on a freshly started broker can take longer than any idle timeout
+        if self._assigned_at is None:
+            self._assigned_at = time.monotonic()
+        log.info("assigned %d partition(s)", len(partitions))
 
     # -- lifecycle -------------------------------------------------------------------------
     def _open(self) -> None:
@@ -214,7 +223,7 @@ class LineageConsumer:
                     "max.poll.interval.ms": 600_000,
                 }
             )
-            self._consumer.subscribe([self.config.topic])
+            self._consumer.subscribe([self.config.topic], on_assign=self._on_assign)
         if self._producer is None:
             self._producer = Producer(
                 {
@@ -262,9 +271,14 @@ class LineageConsumer:
         idle_timeout_s: float | None = None,
         on_batch: Callable[[ConsumerStats], None] | None = None,
     ) -> ConsumerStats:
-        """Consume until stopped, ``max_messages`` read, or no message for ``idle_timeout_s``."""
+        """Consume until stopped, ``max_messages`` read, or no message for ``idle_timeout_s``.
+
+        The idle clock runs from the later of the last message and the group
+        assignment; a consumer that gets no assignment at all gives up after
+        ``assignment_timeout_s`` (only when an idle timeout is set).
+        """
         self._open()
-        last_message = time.monotonic()
+        started = last_message = time.monotonic()
         while not self._stop.is_set():
             msgs = self._consumer.consume(
                 num_messages=self.config.batch_size, timeout=self.config.batch_timeout_s
@@ -278,8 +292,14 @@ class LineageConsumer:
                 self.process(real)
                 if on_batch is not None:
                     on_batch(self.stats)
-            elif idle_timeout_s is not None and time.monotonic() - last_message > idle_timeout_s:
-                break
+            elif idle_timeout_s is not None:
+                now = time.monotonic()
+                if self._assigned_at is not None:
+                    if now - max(last_message, self._assigned_at) > idle_timeout_s:
+                        break
+                elif now - started > self.config.assignment_timeout_s:
+                    log.warning("no partitions assigned within %.0fs", now - started)
+                    break
             if max_messages is not None and self.stats.messages >= max_messages:
                 break
         return self.stats
