@@ -158,14 +158,31 @@ def demo(users: int, days: int, seed: int, violation_rate: float, database: str)
     if worst:
         print_subject_report(q.subject_report(store, worst[0]["subject_id"]))
     retention = policies.latest.retention_after_closure
-    overdue = q.retention_overdue(
-        store, after_closure=retention, now=start + timedelta(days=days + 45)
-    )
+    as_of = start + timedelta(days=days + 45)
+    overdue = q.retention_overdue(store, after_closure=retention, now=as_of)
     render(
         overdue[:10],
-        columns=["subject_id", "category", "closed_at", "deadline", "days_overdue"],
-        title=f"Retention (F): data still held {retention.days} days after closure, as of 45 days later",
+        columns=["subject_id", "category", "closed_at", "deadline", "deleted_at", "days_overdue"],
+        title=f"Retention (F): data not deleted within {retention.days} days of closure, "
+        f"as of {as_of:%Y-%m-%d} ({len(overdue)} subject-categories, first 10)",
         empty="(none)",
+    )
+    planted = [v for v in simulation.violations if v.reason == "retention_overdue"]
+    found = sum(
+        1
+        for v in planted
+        if any(
+            r["subject_id"] == v.subject_id
+            and (
+                v.category is None
+                or r["category"] == v.category
+                or r["category"].startswith(v.category + ".")
+            )
+            for r in overdue
+        )
+    )
+    console.print(
+        f"retention problems planted by the simulator: {len(planted)}, found by the monitor: {found}"
     )
     render(
         q.dead_letters(store),
