@@ -37,7 +37,19 @@ def topics() -> None:
     multiple=True,
     help='Extra alert sink as JSON, e.g. \'{"kind": "webhook", "url": "https://..."}\' or \'{"kind": "log"}\'.',
 )
-def consume(max_messages: int | None, idle_timeout: float | None, sinks: tuple[str, ...]) -> None:
+@click.option(
+    "--retention-every",
+    type=float,
+    default=3600.0,
+    show_default=True,
+    help="Run the retention monitor (section F) every this many seconds; 0 = never.",
+)
+def consume(
+    max_messages: int | None,
+    idle_timeout: float | None,
+    sinks: tuple[str, ...],
+    retention_every: float,
+) -> None:
     """Run the lineage consumer: Kafka -> policy verdicts -> ClickHouse, alerts, dead letters.
 
     Reads JEJAK_KAFKA__TOPIC as group JEJAK_KAFKA__GROUP_ID, writes to
@@ -52,7 +64,8 @@ def consume(max_messages: int | None, idle_timeout: float | None, sinks: tuple[s
     settings = Settings.from_env()
     ensure_topics(settings.kafka)
     extra = [make_sink(json.loads(spec)) for spec in sinks]
-    with build_consumer(settings, sinks=extra) as consumer:
+    interval = retention_every if retention_every > 0 else None
+    with build_consumer(settings, sinks=extra, monitor_interval_s=interval) as consumer:
         consumer.install_signal_handlers()
         click.echo(
             f"consuming {settings.kafka.topic} as {settings.kafka.group_id} "

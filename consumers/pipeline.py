@@ -73,6 +73,8 @@ def build_consumer(
     store = store or connect(settings.store)
     migrate(store)
     policies = policies or load_policies(settings.policy.path)
+    from jejak.lineage.store.retention import retention_alerts
+
     return LineageConsumer(
         consumer_config(settings.kafka, **config),
         store=store,
@@ -81,4 +83,5 @@ def build_consumer(
         severity=lambda reasons: highest_severity(tuple(reasons)),
         summary=alert_summary,
         sinks=sinks,
+        monitor=lambda: retention_alerts(store, policies),
     )

@@ -171,6 +171,8 @@ class ConsumerConfig:
     batch_timeout_s: float = 0.5
     store_retry_limit_s: float = 300.0
     assignment_timeout_s: float = 60.0
+    # how often the monitor (retention, section F) runs; None = never
+    monitor_interval_s: float | None = None
 
 
 class LineageConsumer:
@@ -185,8 +187,11 @@ class LineageConsumer:
         severity: Callable[[Sequence[str]], str | None],
         summary: Callable[[Event, Any], str],
         sinks: Iterable[AlertSink] = (),
+        monitor: Callable[[], Sequence[AlertRow]] | None = None,
     ) -> None:
         self.config = config
+        self.monitor = monitor
+        self._monitored_at: float | None = None
         self.store = store
         self.decoder = decoder
         self.evaluator = evaluator
@@ -300,9 +305,45 @@ class LineageConsumer:
                 elif now - started > self.config.assignment_timeout_s:
                     log.warning("no partitions assigned within %.0fs", now - started)
                     break
+            self._maybe_monitor()
             if max_messages is not None and self.stats.messages >= max_messages:
                 break
         return self.stats
+
+    def _maybe_monitor(self) -> None:
+        interval = self.config.monitor_interval_s
+        if self.monitor is None or interval is None:
+            return
+        now = time.monotonic()
+        if self._monitored_at is not None and now - self._monitored_at < interval:
+            return
+        self._monitored_at = now
+        self.run_monitor()
+
+    def run_monitor(self) -> int:
+        """Run the monitor now: its new alerts go to the store, the alerts topic and the sinks."""
+        if self.monitor is None:
+            return 0
+        self._open()
+        alerts = list(self.monitor())
+        if not alerts:
+            return 0
+        batch = Batch()
+        for alert in alerts:
+            batch.add_alert(alert)
+        self._write(batch)
+        self._publish(alerts, [])
+        self._send_to_sinks(alerts)
+        self.stats.alerts += len(alerts)
+        log.info("monitor raised %d alert(s)", len(alerts))
+        return len(alerts)
+
+    def _send_to_sinks(self, alerts: Sequence[AlertRow]) -> None:
+        for sink in self.sinks:
+            try:
+                sink.send(alerts)
+            except Exception:  # a sink is best effort: the store and the topic have the alert
+                log.exception("alert sink %s failed", type(sink).__name__)
 
     def process(self, msgs: Sequence[Any]) -> None:
         """One batch: decode, evaluate, write, publish, then commit. See the module docstring."""
@@ -324,11 +365,7 @@ class LineageConsumer:
                 batch.add_alert(make_alert(event, verdict, self.severity, self.summary))
         self._write(batch)
         self._publish(batch.alerts, dead)
-        for sink in self.sinks:
-            try:
-                sink.send(batch.alerts)
-            except Exception:  # a sink is best effort: the store and the topic have the alert
-                log.exception("alert sink %s failed", type(sink).__name__)
+        self._send_to_sinks(batch.alerts)
         self._commit(msgs)
         self.stats.messages += len(msgs)
         self.stats.events += len(batch.events)

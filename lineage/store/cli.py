@@ -270,26 +270,35 @@ def dead_letters_cmd(limit: int, database: str | None, fmt: Format) -> None:
     "--days",
     type=int,
     default=None,
-    help="Deadline after closure (default: the policy's retention).",
+    help="Deadline after closure (default: the retention of the policy in force at the closure).",
+)
+@click.option(
+    "--raise",
+    "raise_alerts",
+    is_flag=True,
+    help="Record a retention_overdue alert for each new finding (the monitor, on demand).",
 )
 @database_option
 @format_option
-def retention_cmd(days: int | None, database: str | None, fmt: Format) -> None:
-    """Closed accounts whose data was not deleted in time (section F)."""
-    after = timedelta(days=days) if days is not None else policy_retention()
-    with _open(database) as s:
-        rows = q.retention_overdue(s, after_closure=after)
-    render(
-        rows,
-        fmt,
-        title=f"Retention overdue (deadline: closure + {after.days} days)",
-        empty="(none)",
-    )
+def retention_cmd(days: int | None, raise_alerts: bool, database: str | None, fmt: Format) -> None:
+    """Closed accounts whose data was not deleted in time (section F).
 
-
-def policy_retention() -> timedelta:
-    """The latest policy's ``retention.after_account_closure``."""
+    The deadline is the closure plus the retention of the policy version in
+    force at the closure (JEJAK_POLICY__PATH), unless --days says otherwise.
+    """
     from jejak.lineage.policy import load_policies
+    from jejak.lineage.store import retention
 
-    settings = Settings.from_env()
-    return load_policies(settings.policy.path).latest.retention_after_closure
+    policies = load_policies(Settings.from_env().policy.path)
+    with _open(database) as s:
+        if days is not None:
+            rows = q.retention_overdue(s, after_closure=timedelta(days=days))
+        else:
+            rows = q.retention_overdue(
+                s, after_closure=lambda at: retention.retention_period(policies, at)[0]
+            )
+        render(rows, fmt, title="Retention overdue", empty="(none)")
+        if raise_alerts:
+            alerts = retention.retention_alerts(s, policies)
+            retention.record(s, alerts)
+            click.echo(f"{len(alerts)} new retention_overdue alert(s) recorded", err=True)

@@ -7,7 +7,7 @@ functions; no SQL lives anywhere else. Every read folds at-least-once replays
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -260,15 +260,21 @@ def _covers(family: str, category: str) -> bool:
 
 
 def retention_overdue(
-    store: Store, *, after_closure: timedelta, now: datetime | None = None
+    store: Store,
+    *,
+    after_closure: timedelta | Callable[[datetime], timedelta],
+    now: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Closed accounts whose collected categories were not deleted in time (section F).
 
-    One row per subject and category whose deletion deadline
-    (account closure + ``after_closure``) has passed without a deletion event
-    covering it (a deletion of a family, e.g. ``account``, covers its members).
+    One row per subject and category whose deletion deadline (account closure
+    + ``after_closure``, or ``after_closure(closed_at)``: the retention of the
+    policy version in force at the closure) has passed without a deletion
+    event covering it in time (a deletion of a family, e.g. ``account``, covers
+    its members). A late deletion is still reported, with its date.
     """
     now = now or datetime.now(UTC)
+    period = after_closure if callable(after_closure) else (lambda _at: after_closure)
     closed = _rows(
         store,
         "SELECT subject_id, min(occurred_at) AS closed_at FROM {db}.events FINAL "
@@ -298,7 +304,7 @@ def retention_overdue(
     overdue: list[dict[str, Any]] = []
     for row in collected:
         subject, category = row["subject_id"], row["category"]
-        deadline = closed_at[subject] + after_closure
+        deadline = closed_at[subject] + period(closed_at[subject])
         done = [at for family, at in deletions.get(subject, []) if _covers(family, category)]
         deleted_in_time = any(at <= deadline for at in done)
         if deleted_in_time or now <= deadline:
@@ -315,6 +321,18 @@ def retention_overdue(
         )
     overdue.sort(key=lambda r: (-r["days_overdue"], r["subject_id"], r["category"]))
     return overdue
+
+
+def existing_alert_ids(store: Store, ids: Sequence[str]) -> set[str]:
+    """Which of these alert ids the store already holds (so a monitor raises each once)."""
+    if not ids:
+        return set()
+    rows = _rows(
+        store,
+        "SELECT DISTINCT alert_id FROM {db}.alerts WHERE alert_id IN {ids:Array(String)}",
+        {"ids": list(ids)},
+    )
+    return {r["alert_id"] for r in rows}
 
 
 def subjects_with_violations(store: Store, limit: int = 10) -> Sequence[dict[str, Any]]:

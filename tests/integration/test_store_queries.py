@@ -121,3 +121,29 @@ def test_subject_report_disclosures_alerts_and_replays(store: Store) -> None:
         q.retention_overdue(store, after_closure=timedelta(days=30), now=T0 + timedelta(days=10))
         == []
     )
+
+
+def test_the_retention_monitor_raises_each_overdue_category_once(store: Store) -> None:
+    from jejak.lineage.policy import load_policies
+    from jejak.lineage.store.retention import record, retention_alerts
+
+    policies = load_policies()
+    batch = Batch()
+    batch.add(
+        ev(0, "collection", data_categories=["account.email", "log.ip"], source="user"),
+        V("allowed", "A.1.1"),
+    )
+    batch.add(ev(10, "account_closed"), V("recorded"))
+    batch.add(ev(20, "deletion", data_categories=["log"]), V("recorded"))
+    write_batch(store, batch)
+
+    assert retention_alerts(store, policies, now=T0 + timedelta(days=29)) == []
+    alerts = retention_alerts(store, policies, now=T0 + timedelta(days=31))
+    assert [(a.categories, a.reason, a.severity) for a in alerts] == [
+        (("account.email",), "retention_overdue", "medium")
+    ]
+    assert alerts[0].policy_version == policies.in_force(T0).version
+    assert "account.email" in alerts[0].summary and "(F)" in alerts[0].summary
+    record(store, alerts)
+    assert retention_alerts(store, policies, now=T0 + timedelta(days=31)) == []
+    assert q.violations(store, reason="retention_overdue")[0]["subject_id"] == "s1"
