@@ -308,6 +308,8 @@ class LineageConsumer:
             self._maybe_monitor()
             if max_messages is not None and self.stats.messages >= max_messages:
                 break
+        if self.config.monitor_interval_s is not None and self.stats.messages:
+            self.run_monitor()  # a bounded run checks what it wrote before it returns
         return self.stats
 
     def _maybe_monitor(self) -> None:
