@@ -237,8 +237,9 @@ def _plan_disclosure(view: VersionView, event: Disclosure, categories: tuple[str
                 and within_any(kind, exc.recipient_kinds)
                 and _purpose_matches(policy, purpose, exc.purposes)
             ):
+                # C.8 then does not cover it; the sale rule, the other exceptions
+                # and consent are still checked, in the contract's order
                 static.append(Finding(v.LEGAL_REQUEST_MISSING, exc.clause, None, kind))
-                plan.coverage = False
                 break
     plan.static = tuple(static)
     plan.general = _split(doc.disclosure.with_permission)

@@ -442,9 +442,14 @@ CASES: list[Case] = [
         "C.8",
     ),
     violation(
-        "C.8 without the legal request",
+        "C.8 without the legal request, and no consent: not covered either",
         dis(["account.phone"], "legal.compliance", "law_enforcement"),
-        ["legal_request_missing"],
+        ["legal_request_missing", "disclosure_without_consent"],
+    ),
+    violation(
+        "a sale to law enforcement without a request or consent breaks the sale rule too",
+        dis(["account.email"], "legal.compliance", "law_enforcement", transfer="sale"),
+        ["legal_request_missing", "disclosure_without_consent"],
     ),
     violation(
         "C.8 claimed without a request, even with permission",
