@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 import click
 
 from jejak.settings import Settings
+
+if TYPE_CHECKING:
+    from jejak.lineage.api import QueryServer
+    from jejak.lineage.policy import PolicySet
+    from jejak.lineage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +50,18 @@ def topics() -> None:
     show_default=True,
     help="Run the retention monitor (section F) every this many seconds; 0 = never.",
 )
+@click.option(
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="Serve the query API and web page from this process [JEJAK_API__HOST/PORT].",
+)
 def consume(
     max_messages: int | None,
     idle_timeout: float | None,
     sinks: tuple[str, ...],
     retention_every: float,
+    serve: bool,
 ) -> None:
     """Run the lineage consumer: Kafka -> policy verdicts -> ClickHouse, alerts, dead letters.
 
@@ -60,17 +73,41 @@ def consume(
     from jejak.consumers.pipeline import build_consumer
     from jejak.consumers.sinks import make_sink
     from jejak.consumers.topics import ensure_topics
+    from jejak.lineage.policy import load_policies
 
     settings = Settings.from_env()
     ensure_topics(settings.kafka)
     extra = [make_sink(json.loads(spec)) for spec in sinks]
     interval = retention_every if retention_every > 0 else None
-    with build_consumer(settings, sinks=extra, monitor_interval_s=interval) as consumer:
+    policies = load_policies(settings.policy.path)
+    with build_consumer(
+        settings, policies=policies, sinks=extra, monitor_interval_s=interval
+    ) as consumer:
         consumer.install_signal_handlers()
         click.echo(
             f"consuming {settings.kafka.topic} as {settings.kafka.group_id} "
             f"into {consumer.store.redacted_dsn} ({consumer.store.database})",
             err=True,
         )
-        stats = consumer.run(max_messages=max_messages, idle_timeout_s=idle_timeout)
+        server = _serve(consumer.store, policies, settings) if serve else None
+        try:
+            stats = consumer.run(max_messages=max_messages, idle_timeout_s=idle_timeout)
+        finally:
+            if server is not None:
+                server.stop()
     click.echo(json.dumps(stats.as_dict()))
+
+
+def _serve(store: Store, policies: PolicySet, settings: Settings) -> QueryServer | None:
+    """The query API in this process: with chDB, the only one that can open the store."""
+    from jejak.lineage.api import QueryServer
+    from jejak.lineage.service import LocalQueries
+
+    try:
+        server = QueryServer(LocalQueries(store, policies), settings.api.host, settings.api.port)
+    except OSError as exc:  # the consumer matters more than its API: go on without it
+        log.warning("query API not started on %s:%s: %s", settings.api.host, settings.api.port, exc)
+        return None
+    server.start()
+    click.echo(f"query API and web page on {server.url}/", err=True)
+    return server

@@ -51,10 +51,10 @@ def demo(users: int, days: int, seed: int, violation_rate: float, database: str)
 
     from jejak.consumers.pipeline import build_consumer
     from jejak.consumers.topics import delete_topics, ensure_topics, topic_names
+    from jejak.lineage.cli import print_subject_report
     from jejak.lineage.policy import load_policies
     from jejak.lineage.store import connect
     from jejak.lineage.store import queries as q
-    from jejak.lineage.store.cli import print_subject_report
     from jejak.producers import Emitter
     from jejak.producers.simulate import simulate
 
@@ -156,7 +156,7 @@ def demo(users: int, days: int, seed: int, violation_rate: float, database: str)
     )
     worst = q.subjects_with_violations(store, limit=1)
     if worst:
-        print_subject_report(q.subject_report(store, worst[0]["subject_id"]))
+        print_subject_report(q.subject_report(store, worst[0]["subject_id"]).to_dict())
     retention = policies.latest.retention_after_closure
     as_of = datetime.now(UTC)
     overdue = q.retention_overdue(store, after_closure=retention, now=as_of)

@@ -30,7 +30,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "topics": ("jejak.consumers.cli:topics", "Create the Kafka topics jejak uses."),
     "consume": ("jejak.consumers.cli:consume", "Run the lineage consumer (Kafka -> ClickHouse)."),
     "store": ("jejak.lineage.store.cli:store", "Create and inspect the lineage store."),
-    "query": ("jejak.lineage.store.cli:query", "Ask the lineage store the compliance questions."),
+    "query": ("jejak.lineage.cli:query", "Ask the lineage store the compliance questions."),
+    "serve": ("jejak.lineage.cli:serve", "Serve the query API and web page over the store."),
     "demo": ("jejak.consumers.demo:demo", "Replay a day of traffic through the whole pipeline."),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -12,6 +13,7 @@ from typing import Any, Literal
 import click
 
 Format = Literal["table", "json", "csv"]
+_ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
 def format_option(func: Any) -> Any:
@@ -34,6 +36,8 @@ def _plain(value: Any) -> Any:
 def _cell(value: Any, compact_time: bool = False) -> str:
     if compact_time and isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
+    if compact_time and isinstance(value, str) and _ISO.match(value):
+        return value[:19].replace("T", " ")
     value = _plain(value)
     if value is None:
         return ""

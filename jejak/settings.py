@@ -136,6 +136,21 @@ class PolicySettings(_Section):
     )
 
 
+class ApiSettings(_Section):
+    """The query API (and web page) that the consumer process serves.
+
+    With the embedded chDB store only one process may open the data folder, so
+    the process that runs the consumer answers the queries for everyone else.
+    """
+
+    host: str = Field("127.0.0.1", description="address the query API listens on")
+    port: int = Field(8765, ge=0, le=65535, description="port of the query API (0 = any free)")
+    url: str | None = Field(
+        None,
+        description="query through this API instead of opening the store, e.g. http://127.0.0.1:8765",
+    )
+
+
 class Settings(BaseSettings):
     """All of jejak's settings; build with :meth:`from_env` at the edges only."""
 
@@ -151,6 +166,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     sdk: SdkSettings = Field(default_factory=SdkSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
