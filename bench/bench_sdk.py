@@ -29,6 +29,7 @@ import argparse
 import gc
 import os
 import platform
+import shutil
 import tempfile
 import time
 import uuid
@@ -220,6 +221,7 @@ def main() -> None:
     finally:
         if len(transports) > 1:
             _delete_topic(args.bootstrap, topic)
+        shutil.rmtree(spool_root, ignore_errors=True)
 
 
 def _delete_topic(bootstrap: str, topic: str) -> None:
