@@ -4,8 +4,8 @@
 the parts it is built from, exported for services that configure or test them.
 """
 
-from jejak.producers.emitter import Emitter, EmitterClosed, EventCodec, new_event_id
-from jejak.producers.sender import DeliveryStats, Mode
+from jejak.producers.emitter import Emitter, EventCodec, new_event_id
+from jejak.producers.sender import DeliveryStats, EmitterClosed, Mode
 from jejak.producers.spool import Spool
 from jejak.producers.transports import (
     ConsoleTransport,

@@ -31,9 +31,10 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from jejak.errors import InvalidEvent, JejakError
+from jejak.errors import InvalidEvent
 from jejak.producers.sender import (
     DeliveryStats,
+    EmitterClosed,
     InlineRunner,
     Sender,
     SenderThread,
@@ -91,10 +92,6 @@ class EventCodec(Protocol):
     def decode(self, payload: bytes) -> Event: ...
 
     def headers(self, event: BaseModel) -> list[tuple[str, bytes]]: ...
-
-
-class EmitterClosed(JejakError):
-    """``emit`` after ``close``."""
 
 
 def new_event_id() -> str:
@@ -615,7 +612,15 @@ class Emitter:
             self._closed = True
             self._runner.close(max(timeout, 5.0))
             self._unregister_exit()
-            return delivered
+            # judged after the shutdown: an event that raced close() and was spooled
+            # by it, or is still queued because the thread did not stop, is undelivered
+            after = self.stats()
+            return (
+                delivered
+                and after.queued == 0
+                and after.spool_backlog == 0
+                and after.failed == self._failed_at_last_flush
+            )
 
     def _close_at_exit(self) -> None:
         if not self._closed:

@@ -54,10 +54,15 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from jejak.errors import JejakError
 from jejak.producers.spool import Position, Spool, SpoolRecord
 from jejak.producers.transports import OutMessage, Transport, TransportDown, TransportFull
 
 log = logging.getLogger(__name__)
+
+
+class EmitterClosed(JejakError):
+    """``emit`` after ``close`` (or racing it: the event was not taken)."""
 
 
 class Mode(enum.Enum):
@@ -470,6 +475,7 @@ class SenderThread:
         self._wake = threading.Event()
         self._sleeping = False
         self._stop = False
+        self._stopped = False  # set before the last drain: a later submit is refused
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._flush_requests = 0
@@ -485,8 +491,23 @@ class SenderThread:
         if len(queue) >= self.max_queue:
             self._wait_for_room()
         queue.append(message)
+        if self._stopped:
+            self._refuse_late(message)
         if self._sleeping and len(queue) >= self.wake_at:
             self._wake.set()
+
+    def _refuse_late(self, message: OutMessage) -> None:
+        """A submit that raced the stop: whoever takes the message off the queue owns it.
+
+        The sender thread sets ``_stopped`` before its last drain; ``deque.remove``
+        and ``popleft`` are atomic, so either that drain routed the message (it is
+        delivered or spooled) or it is removed here and the caller is told.
+        """
+        try:
+            self._queue.remove(message)
+        except ValueError:
+            return  # the last drain took it
+        raise EmitterClosed("the emitter is closed")
 
     def _wait_for_room(self) -> None:
         deadline = time.monotonic() + self.max_block
@@ -539,6 +560,20 @@ class SenderThread:
                     self._wake.wait(self.idle_wait)
                 self._wake.clear()
                 self._sleeping = False
+        # An emit that passed its closed check before close() may append now: refuse
+        # what comes after this flag, route what came before it, then shut down.
+        self._stopped = True
+        try:
+            late: list[OutMessage] = []
+            while True:
+                try:
+                    late.append(queue.popleft())
+                except IndexError:
+                    break
+            if late:
+                sender.route(late)
+        except Exception:
+            log.exception("jejak sender: error while routing the last events")
         try:
             sender.shutdown()
         except Exception:
@@ -581,9 +616,12 @@ class InlineRunner:
     def __init__(self, sender: Sender) -> None:
         self.sender = sender
         self._lock = threading.RLock()
+        self._stopped = False
 
     def submit(self, message: OutMessage) -> None:
         with self._lock:
+            if self._stopped:
+                raise EmitterClosed("the emitter is closed")
             self.sender.route((message,))
             self.sender.service()
 
@@ -605,6 +643,7 @@ class InlineRunner:
 
     def close(self, timeout: float) -> None:
         with self._lock:
+            self._stopped = True
             self.sender.shutdown()
 
 

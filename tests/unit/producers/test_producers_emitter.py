@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jejak.errors import InvalidEvent
 from jejak.producers import Emitter, EmitterClosed, MemoryTransport, Pseudonym, new_event_id
+from jejak.producers.transports import MemoryTransportConfig, OutMessage
 from jejak.schemas.codec import HEADER_KIND, HEADER_SCHEMA, default_codec
 from jejak.schemas.models import Consent, ProducerInfo, Recipient, Use
 from jejak.settings import SdkSettings
@@ -236,3 +240,67 @@ def test_from_settings_uses_the_sdk_section(memory: MemoryTransport) -> None:
     with Emitter.from_settings(settings, transport=memory) as emitter:
         emitter.account_closed(subject_id="u-1")
     assert memory.events[0].producer == ProducerInfo(service="from-settings", version="3")
+
+
+def test_an_emit_racing_close_is_refused_not_lost(tmp_path: Path) -> None:
+    """An emit past its closed check while close() runs must not vanish silently."""
+    codec = default_codec()
+    entered, gate = threading.Event(), threading.Event()
+
+    class SlowCodec:
+        framing = getattr(codec, "framing", None)
+
+        def encode(self, event: Any) -> bytes:
+            if getattr(event, "trace_id", None) == "slow":
+                entered.set()
+                gate.wait(5)
+            return codec.encode(event)
+
+        def decode(self, payload: bytes) -> Any:
+            return codec.decode(payload)
+
+        def headers(self, event: Any) -> list[tuple[str, bytes]]:
+            return codec.headers(event)
+
+    memory = MemoryTransport()
+    emitter = Emitter(
+        SETTINGS, transport=memory, codec=SlowCodec(), background=True, spool=tmp_path / "spool"
+    )
+    emitter.consent(subject_id="u1", scope="recipient:partner-1", action="granted")
+    outcome: dict[str, object] = {}
+
+    def late() -> None:
+        try:
+            outcome["id"] = emitter.consent(
+                subject_id="u1", scope="recipient:partner-1", action="withdrawn", trace_id="slow"
+            )
+        except EmitterClosed as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=late)
+    thread.start()
+    assert entered.wait(5)
+    assert emitter.close(timeout=1) is True  # the granted consent was delivered
+    gate.set()
+    thread.join(5)
+    assert isinstance(outcome.get("error"), EmitterClosed)  # told, not silently dropped
+    assert len(memory.messages) == 1
+    assert emitter.stats().queued == 0
+
+
+def test_close_reports_an_event_spooled_by_the_shutdown(tmp_path: Path) -> None:
+    """close() judges the state after the shutdown, not the flush before it."""
+    memory = MemoryTransport(MemoryTransportConfig(hold=True))
+    emitter = Emitter(SETTINGS, transport=memory, background=True, spool=tmp_path / "spool")
+    runner = emitter._runner
+    original_close = runner.close
+
+    def close_after_a_late_emit(timeout: float) -> None:
+        # an event accepted between the flush and the stop: held in flight, then spooled
+        runner.submit(OutMessage(b"k", b"late", []))
+        original_close(timeout)
+
+    runner.close = close_after_a_late_emit  # type: ignore[method-assign]
+    assert emitter.close(timeout=1) is False
+    stats = emitter.stats()
+    assert (stats.queued, stats.spool_backlog, stats.spooled) == (0, 1, 1)
