@@ -40,6 +40,7 @@ from jejak.producers.transports import (
     TransportConfig,
     TransportDown,
     TransportFull,
+    TransportRejected,
 )
 from jejak.settings import KafkaSettings
 
@@ -142,7 +143,13 @@ class KafkaTransport(Transport):
         except BufferError as exc:
             raise TransportFull(str(exc)) from exc
         except KafkaException as exc:
-            raise TransportDown(str(exc.args[0] if exc.args else exc)) from exc
+            error = exc.args[0] if exc.args else None
+            reason = str(error if error is not None else exc)
+            if isinstance(error, KafkaError) and error.code() in PERMANENT_ERRORS:
+                # e.g. MSG_SIZE_TOO_LARGE, raised by produce() itself: spooling these
+                # bytes would only block the spool behind a message that never goes
+                raise TransportRejected(reason) from exc
+            raise TransportDown(reason) from exc
 
     def _on_delivery(self, message: OutMessage, err: Any, msg: Any) -> None:
         """librdkafka's delivery report for one message; never raises into librdkafka."""

@@ -56,7 +56,13 @@ from dataclasses import dataclass
 
 from jejak.errors import JejakError
 from jejak.producers.spool import Position, Spool, SpoolRecord
-from jejak.producers.transports import OutMessage, Transport, TransportDown, TransportFull
+from jejak.producers.transports import (
+    OutMessage,
+    Transport,
+    TransportDown,
+    TransportFull,
+    TransportRejected,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +145,7 @@ class Sender:
         self._batch: list[tuple[SpoolRecord, bool]] | None = None  # (record, already delivered)
         self._carry: list[SpoolRecord] = []
         self._replay_failures: set[Position] = set()
+        self._replay_rejected: set[Position] = set()  # resolved by rejection, not delivery
         self._delivered_beyond: set[Position] = set()
         self._rejected: Spool | None = None
         self._spool_buffer: list[OutMessage] = []
@@ -212,7 +219,7 @@ class Sender:
             self._enter_spooling_or_reject(message, "local queue full")
         except TransportDown as exc:
             self._enter_spooling_or_reject(message, str(exc))
-        except Exception as exc:  # a message the client refuses outright
+        except Exception as exc:  # a message the client refuses outright (TransportRejected)
             self._handed += 1
             self._returned += 1
             self._reject([message], f"{type(exc).__name__}: {exc}")
@@ -239,6 +246,11 @@ class Sender:
                 continue
             except TransportDown:
                 return False
+            except TransportRejected as exc:
+                self._handed += 1
+                self._returned += 1
+                self._reject([message], str(exc))
+                return True
             self._handed += 1
             return True
         return False
@@ -353,6 +365,10 @@ class Sender:
             except TransportFull:
                 self._carry = list(records[index:])
                 break
+            except TransportRejected as exc:
+                # never sendable: set aside, so the replay (and the spool) moves past it
+                self._reject([OutMessage(record.key, record.value, list(record.headers))], str(exc))
+                self._replay_rejected.add(record.position)
             except TransportDown as exc:
                 self._replay_failures.add(record.position)
                 self._carry = []
@@ -370,6 +386,7 @@ class Sender:
             return
         self._batch = None
         failures, self._replay_failures = self._replay_failures, set()
+        rejected, self._replay_rejected = self._replay_rejected, set()
         commit_to: Position | None = None
         failed_at: int | None = None
         for index, (record, _) in enumerate(batch):
@@ -381,12 +398,13 @@ class Sender:
         for index, (record, already) in enumerate(batch):
             if already:
                 continue
+            was_rejected = record.position in rejected  # resolved, but not delivered
             if failed_at is not None and index >= failed_at:
                 if record.position not in failures:
-                    delivered_now += 1
+                    delivered_now += not was_rejected
                     self._delivered_beyond.add(record.position)
                 continue
-            delivered_now += 1
+            delivered_now += not was_rejected
         self._replayed += delivered_now
         if commit_to is not None:
             spool.commit(commit_to)

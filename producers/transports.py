@@ -11,7 +11,8 @@ can test their own emitting code).
 The contract a transport keeps with the sender (:mod:`jejak.producers.sender`):
 
 * :meth:`Transport.send` hands one message over or raises
-  :class:`TransportFull` (try again soon) or :class:`TransportDown`;
+  :class:`TransportFull` (try again soon), :class:`TransportDown` (spool it) or
+  :class:`TransportRejected` (never sendable: set aside as rejected);
 * outcomes that arrive later (a broker's delivery report) are given to the
   :class:`TransportListener` from inside :meth:`Transport.poll`, never from
   another thread, so the sender sees every outcome in one place and in order;
@@ -51,6 +52,10 @@ class TransportFull(TransportError):
 
 class TransportDown(TransportError):
     """The destination is unreachable: the sender spools until :meth:`Transport.probe` succeeds."""
+
+
+class TransportRejected(TransportError):
+    """This message can never be sent as it is (too large, invalid): retrying cannot help."""
 
 
 class EventDecoder(Protocol):
