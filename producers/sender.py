@@ -160,6 +160,12 @@ class Sender:
 
     def failed(self, message: OutMessage, reason: str, retriable: bool) -> None:
         if message.position is not None:
+            if not retriable:
+                # replaying it again would fail again, forever: set it aside and let
+                # the checkpoint move past it (the batch is settled in _settle_batch)
+                self._reject([OutMessage(message.key, message.value, message.headers)], reason)
+                self._replay_rejected.add(message.position)
+                return
             # a replayed record: it stays in the spool; the batch is settled in _replay_step
             self._replay_failures.add(message.position)
             if self.mode is Mode.REPLAYING:

@@ -94,3 +94,28 @@ def test_a_replayed_record_the_client_refuses_is_rejected_and_replay_moves_on(
     assert sender.mode is Mode.DIRECT
     sender.shutdown()
     assert _values(Spool(tmp_path / "spool" / "rejected")) == [b"BIG"]
+
+
+def test_a_replayed_record_failing_for_good_is_rejected_not_replayed_forever(
+    tmp_path: Path,
+) -> None:
+    transport = MemoryTransport(MemoryTransportConfig(hold=True))
+    sender = Sender(transport, Spool(tmp_path / "spool", fsync="never"), probe_interval=0)
+    transport.go_down()
+    sender.service()
+    sender.route([OutMessage(b"a", v, []) for v in (b"BIG", b"ok1", b"ok2")])
+    transport.come_up()
+    for _ in range(20):
+        sender.service()  # the replay sends the batch
+        transport.fail_pending(only=lambda m: m.value == b"BIG", retriable=False)
+        transport.release()
+        sender.service()
+        if sender.mode is Mode.DIRECT and sender.idle():
+            break
+    assert [m.value for m in transport.messages] == [b"ok1", b"ok2"]  # BIG sent once, not again
+    stats = sender.stats()
+    assert (stats.replayed, stats.failed, stats.spool_backlog) == (2, 1, 0)
+    assert sender.mode is Mode.DIRECT
+    sender.shutdown()
+    assert _values(Spool(tmp_path / "spool" / "rejected")) == [b"BIG"]
+    assert Spool(tmp_path / "spool").pending == 0  # the checkpoint moved past it
