@@ -355,16 +355,25 @@ class Spool:
         return len(frames)
 
     def _roll(self) -> int:
-        if self._write_fd is not None:
-            if self.fsync != "never":
-                os.fsync(self._write_fd)
-            os.close(self._write_fd)
-        self._write_segment += 1
-        self._write_fd = os.open(
-            self._path(self._write_segment),
+        old = self._write_fd
+        if old is not None:
+            # forget the old fd before anything can fail: a failed fsync or open below
+            # must not leave a closed fd number (maybe reused by then) to write to
+            self._write_fd = None
+            self._write_size = 0
+            try:
+                if self.fsync != "never":
+                    os.fsync(old)
+            finally:
+                os.close(old)
+        segment = self._write_segment + 1
+        fd = os.open(
+            self._path(segment),
             os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL,
             0o600,
         )
+        self._write_segment = segment  # only once the segment exists
+        self._write_fd = fd
         self._write_size = 0
         if self.fsync != "never":
             _fsync_dir(self.directory)

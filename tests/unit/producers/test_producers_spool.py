@@ -187,3 +187,39 @@ def test_an_unknown_policy_is_a_config_error(tmp_path: Path) -> None:
 
 def test_positions_order_across_segments() -> None:
     assert Position(1, 500) < Position(2, 0) < Position(2, 1)
+
+
+def test_a_failed_segment_roll_leaves_no_stale_fd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EMFILE/ENOSPC opening the next segment: later appends must not touch the closed fd."""
+    import jejak.producers.spool as spool_module
+
+    spool = Spool(tmp_path, fsync="batch", segment_bytes=100)
+    spool.append(b"k", b"x" * 200)  # the segment is now over segment_bytes
+    real_open = os.open
+    failures = {"left": 1}
+
+    def flaky_open(path: object, flags: int, *args: int) -> int:
+        if str(path).endswith(".log") and failures["left"]:
+            failures["left"] -= 1
+            raise OSError(24, "Too many open files")
+        return real_open(path, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(spool_module.os, "open", flaky_open)
+    with pytest.raises(OSError):
+        spool.append(b"k", b"y")
+    monkeypatch.setattr(spool_module.os, "open", real_open)
+    assert spool._write_fd is None
+    victim = os.open(tmp_path / "victim.txt", os.O_RDWR | os.O_CREAT)  # may reuse the number
+    try:
+        spool.append(b"k", b"z")
+        os.fstat(victim)  # still open: the spool did not close someone else's fd
+        assert spool._write_fd != victim
+    finally:
+        os.close(victim)
+    assert [record.value for record in spool.read(10)] == [b"x" * 200, b"z"]
+    spool.close()
+    reopened = Spool(tmp_path, fsync="never")
+    assert [record.value for record in reopened.read(10)] == [b"x" * 200, b"z"]
+    reopened.close()
