@@ -454,6 +454,10 @@ class Sender:
 
     def shutdown(self) -> None:
         """Spool whatever the transport still holds, make the spool durable, close both."""
+        if self._batch is not None and self.transport.pending() == 0:
+            # a replay batch already delivered: commit it, or a restart sends it again
+            self.transport.poll(0)
+            self._settle_batch()
         self._flush_spool_buffer()
         if self.transport.pending() and self.spool is not None:
             if self.mode is Mode.DIRECT:

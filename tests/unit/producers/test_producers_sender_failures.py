@@ -119,3 +119,20 @@ def test_a_replayed_record_failing_for_good_is_rejected_not_replayed_forever(
     sender.shutdown()
     assert _values(Spool(tmp_path / "spool" / "rejected")) == [b"BIG"]
     assert Spool(tmp_path / "spool").pending == 0  # the checkpoint moved past it
+
+
+def test_a_clean_close_commits_a_replay_batch_already_delivered(tmp_path: Path) -> None:
+    transport = MemoryTransport(MemoryTransportConfig(hold=True))
+    sender = Sender(transport, Spool(tmp_path / "spool", fsync="never"), probe_interval=0)
+    transport.go_down()
+    sender.service()
+    sender.route([OutMessage(b"a", b"%d" % i, []) for i in range(3)])
+    transport.come_up()
+    sender.service()  # probe answers: the replay hands the batch over
+    assert sender.mode is Mode.REPLAYING and transport.pending() == 3
+    transport.release()  # the broker has it all; the sender has not looked yet
+    sender.shutdown()
+    assert [m.value for m in transport.messages] == [b"0", b"1", b"2"]
+    restarted = Spool(tmp_path / "spool", fsync="never")
+    assert restarted.pending == 0  # nothing to send again after the restart
+    restarted.close()
