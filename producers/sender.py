@@ -21,6 +21,12 @@ through failures with three rules:
    same producer; DIRECT resumes only once the spool is read to its end and
    every replayed record is delivered.
 
+The limit of these rules: delivery reports are asynchronous. If a message
+times out while the broker is recovering, and the broker delivers a later
+message of the same subject before the sender has seen that failure, the
+failed message is spooled and replayed *after* the later one. No client-side
+rule can prevent that without waiting for each report before the next send.
+
 **Delivery guarantee: at-least-once, never at-most-once.** An event is in
 exactly one of: the in-memory queue, librdkafka's queue, the spool, delivered,
 or rejected (a permanent error such as a message too large; those are written
