@@ -13,6 +13,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from jejak.errors import StoreError
 from jejak.lineage.store import connect
 from jejak.lineage.store.schema import TABLES, migrate
+from jejak.lineage.store.writer import EVENT_COLUMNS
 
 pytestmark = pytest.mark.integration
 
@@ -81,21 +82,7 @@ def test_store_write_and_read(clickhouse_dsn: str, store_database: str) -> None:
         assert set(TABLES) <= tables
         now = datetime(2026, 5, 1, 8, 0, 0, 123000, tzinfo=UTC)
         row = ["e-1", "consent", now, "s-1", "svc", "1.0", "", "", "{}", "t", 0, 7]
-        columns = [
-            "event_id",
-            "kind",
-            "occurred_at",
-            "subject_id",
-            "producer_service",
-            "producer_version",
-            "trace_id",
-            "claimed_policy_version",
-            "payload",
-            "topic",
-            "partition",
-            "offset",
-        ]
-        store.insert("events", [row, row], columns)  # a replayed batch writes twice
+        store.insert("events", [row, row], EVENT_COLUMNS)  # a replayed batch writes twice
         rows = store.query(
             f"SELECT event_id, occurred_at, offset FROM {store_database}.events FINAL "
             "WHERE subject_id = {s:String}",
