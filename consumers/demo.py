@@ -53,6 +53,7 @@ def demo(users: int, days: int, seed: int, violation_rate: float, database: str)
     from jejak.consumers.topics import delete_topics, ensure_topics, topic_names
     from jejak.lineage.cli import print_subject_report
     from jejak.lineage.policy import load_policies
+    from jejak.lineage.policy.taxonomy import within
     from jejak.lineage.store import connect
     from jejak.lineage.store import queries as q
     from jejak.producers import Emitter
@@ -173,11 +174,7 @@ def demo(users: int, days: int, seed: int, violation_rate: float, database: str)
         for v in planted
         if any(
             r["subject_id"] == v.subject_id
-            and (
-                v.category is None
-                or r["category"] == v.category
-                or r["category"].startswith(v.category + ".")
-            )
+            and (v.category is None or within(r["category"], v.category))
             for r in overdue
         )
     )

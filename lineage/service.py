@@ -23,6 +23,7 @@ from jejak.errors import JejakError
 from jejak.lineage.policy import PolicySet
 from jejak.lineage.store import queries as q
 from jejak.lineage.store.client import Store
+from jejak.lineage.store.queries import plain
 from jejak.schemas.models import format_timestamp
 
 Rows = list[dict[str, Any]]
@@ -56,17 +57,6 @@ class QueryService(Protocol):
     def alerts(self) -> Rows: ...
     def retention(self, days: int | None = None) -> Rows: ...
     def dead_letters(self, limit: int = 100) -> Rows: ...
-
-
-def plain(value: Any) -> Any:
-    """JSON-ready: datetimes as the JSON form's timestamps, containers recursively."""
-    if isinstance(value, datetime):
-        return format_timestamp(value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
 
 
 class LocalQueries:

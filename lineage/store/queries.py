@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from jejak.lineage.policy.taxonomy import within
 from jejak.lineage.store.client import Store
 from jejak.schemas.models import Event, format_timestamp
 
@@ -20,6 +21,17 @@ def _utc(value: Any) -> Any:
     # clickhouse-connect returns DateTime64(…, 'UTC') as naive datetimes in UTC
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
+    return value
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready: datetimes as the JSON form's timestamps, containers recursively."""
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
     return value
 
 
@@ -54,24 +66,19 @@ class SubjectReport:
     events: int
 
     def to_dict(self) -> dict[str, Any]:
-        def clean(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return [
-                {k: (format_timestamp(v) if isinstance(v, datetime) else v) for k, v in r.items()}
-                for r in rows
-            ]
-
-        closed = self.account_closed_at
-        return {
-            "subject_id": self.subject_id,
-            "events": self.events,
-            "account_closed_at": format_timestamp(closed) if closed else None,
-            "collected": clean(self.collected),
-            "used": clean(self.used),
-            "disclosed": clean(self.disclosed),
-            "deleted": clean(self.deleted),
-            "consents": clean(self.consents),
-            "violations": clean(self.violations),
-        }
+        return plain(  # type: ignore[no-any-return]
+            {
+                "subject_id": self.subject_id,
+                "events": self.events,
+                "account_closed_at": self.account_closed_at,
+                "collected": self.collected,
+                "used": self.used,
+                "disclosed": self.disclosed,
+                "deleted": self.deleted,
+                "consents": self.consents,
+                "violations": self.violations,
+            }
+        )
 
 
 def subject_report(store: Store, subject_id: str) -> SubjectReport:
@@ -255,10 +262,6 @@ def totals(store: Store) -> dict[str, Any]:
     }
 
 
-def _covers(family: str, category: str) -> bool:
-    return category == family or category.startswith(family + ".")
-
-
 def retention_overdue(
     store: Store,
     *,
@@ -305,7 +308,7 @@ def retention_overdue(
     for row in collected:
         subject, category = row["subject_id"], row["category"]
         deadline = closed_at[subject] + period(closed_at[subject])
-        done = [at for family, at in deletions.get(subject, []) if _covers(family, category)]
+        done = [at for family, at in deletions.get(subject, []) if within(category, family)]
         deleted_in_time = any(at <= deadline for at in done)
         if deleted_in_time or now <= deadline:
             continue
