@@ -98,7 +98,9 @@ PY
   if [ ! -f "$data/meta.properties" ]; then
     local cluster_id
     cluster_id=$("$PYTHON" -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())')
-    java -cp "$lib/*" kafka.tools.StorageTool format -t "$cluster_id" -c "$props" >"$logs/format.log" 2>&1 \
+    # --cluster-id=ID, not "-t ID": a base64 id may start with "-", which
+    # argparse would read as an option (about one start in 64)
+    java -cp "$lib/*" kafka.tools.StorageTool format --cluster-id="$cluster_id" --config "$props" >"$logs/format.log" 2>&1 \
       || { cat "$logs/format.log" >&2; die "formatting the storage in $data failed"; }
   fi
   cp "$root/deploy/kafka/log4j2.yaml" "$KAFKA_HOME/log4j2.yaml"
