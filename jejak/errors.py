@@ -32,6 +32,24 @@ class InvalidEvent(JejakError):
         self.field, self.problem = field, problem
 
 
+class NotPseudonymous(InvalidEvent):
+    """A subject id that is not in pseudonym form: a raw id must never reach the store.
+
+    The message names the field and the expected form, never the value (it is
+    probably a raw id, an e-mail address or a phone number). ``reason`` is the
+    code a consumer dead-letters the event with.
+    """
+
+    reason = "not_pseudonymous"
+
+    def __init__(self, field: str = "subject_id") -> None:
+        super().__init__(
+            field,
+            "is not a pseudonym ('ps1_' and 32 base32 characters); "
+            "raw ids must be pseudonymised by the SDK before they are sent",
+        )
+
+
 class SchemaError(JejakError):
     """An Avro schema that cannot be loaded, or an incompatible schema change."""
 
@@ -74,3 +92,10 @@ class StoreError(JejakError):
 
 class BrokerError(JejakError):
     """Kafka could not be reached or refused an operation."""
+
+
+class TrustError(JejakError):
+    """A key, signed note, checkpoint or proof of the tamper-evident store cannot be trusted.
+
+    The subclasses (one per way it fails) live in :mod:`jejak.lineage.trust.errors`.
+    """
