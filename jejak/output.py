@@ -1,4 +1,13 @@
-"""Output for people and machines: a readable table by default, ``--json`` and ``--csv``."""
+"""Output for people and machines: a readable table by default, ``--json`` and ``--csv``.
+
+CSV is opened in spreadsheets, which run a cell that starts with ``=``, ``+``,
+``-`` or ``@`` (or a tab or carriage return before one) as a formula; event
+fields such as a trace id or a dataset name come from product services, so a
+crafted value could run in a compliance officer's spreadsheet. Such text cells
+get a leading ``'`` (the OWASP recommendation for CSV injection), which the
+spreadsheet shows as text. Numbers jejak itself writes (counts, ``-1``) are not
+text from outside and stay numbers.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +23,7 @@ import click
 
 Format = Literal["table", "json", "csv"]
 _ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def format_option(func: Any) -> Any:
@@ -48,6 +58,20 @@ def _cell(value: Any, compact_time: bool = False) -> str:
     return str(value)
 
 
+def csv_cell(value: Any) -> str:
+    """A CSV cell that a spreadsheet shows as text, never runs as a formula (see the module doc).
+
+    Only text is neutralised: an ``int`` or ``float`` jejak computed stays a
+    number, so ``-3`` remains ``-3`` while the string ``"-3"`` becomes ``'-3``.
+    """
+    text = _cell(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return text
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
 def make_console() -> Any:
     """A rich console; when output is not a terminal (a pipe, CI, a log), 160 columns wide."""
     import os
@@ -80,9 +104,9 @@ def render(
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(cols)
+        writer.writerow([csv_cell(c) for c in cols])
         for r in rows:
-            writer.writerow([_cell(r.get(c)) for c in cols])
+            writer.writerow([csv_cell(r.get(c)) for c in cols])
         click.echo(buf.getvalue(), nl=False)
         return
     from rich.table import Table
