@@ -102,6 +102,12 @@ class StoreSettings(_Section):
 FsyncPolicy = Literal["always", "batch", "never"]
 
 
+DEVELOPMENT_KEY = "jejak-development-key-change-me"
+"""The default pseudonymization key. It is public (it is in this file), so anyone can
+recompute a pseudonym from a raw id under it: the SDK and the consumer refuse it unless
+``allow_development_key`` is set (see :func:`jejak.schemas.pseudonym.check_key`)."""
+
+
 class SdkSettings(_Section):
     """The producer SDK as a product service configures it."""
 
@@ -109,8 +115,13 @@ class SdkSettings(_Section):
     service_version: str = Field("0.0.0", description="version of the emitting service")
     transport: str = Field("kafka", description="kafka | spool | file | console | memory")
     pseudonymization_key: SecretStr = Field(
-        SecretStr("jejak-development-key-change-me"),
-        description="HMAC-SHA-256 key that turns raw subject ids into pseudonyms",
+        SecretStr(DEVELOPMENT_KEY),
+        description="HMAC-SHA-256 key that turns raw subject ids into pseudonyms; "
+        "the default is public and refused unless ALLOW_DEVELOPMENT_KEY is set",
+    )
+    allow_development_key: bool = Field(
+        False,
+        description="accept the public default pseudonymization key (demos and tests only)",
     )
     spool_dir: Path = Field(STATE_DIR / "spool", description="durable on-disk spool")
     fsync: FsyncPolicy = Field("batch", description="spool fsync: always | batch | never")
@@ -189,7 +200,7 @@ def describe(
             default = "(computed)"
         else:
             default = "" if field.default is None else str(field.default)
-        if "key" in name or "password" in name:
+        if ("key" in name and ann is not bool) or "password" in name:
             default = "(secret)" if default else ""
         rows.append((var, default, field.description or ""))
     return rows
