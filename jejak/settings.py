@@ -162,6 +162,89 @@ class ApiSettings(_Section):
     )
 
 
+def _dsn_database(store: StoreSettings, database: str | None) -> str:
+    """The database a store uses: an explicit one, else the one an http(s) DSN names, else
+    ``store.database`` (the order of ``jejak.lineage.store.connect``)."""
+    if database:
+        return database
+    parts = urlsplit(store.dsn.get_secret_value())
+    named = parts.path.strip("/") if parts.scheme != "chdb" else ""
+    return named or store.database
+
+
+def trust_dir(store: StoreSettings, database: str | None = None) -> Path:
+    """The folder of one store's signing key and checkpoints, outside its data.
+
+    Beside an embedded chDB folder: ``<parent>/trust/<database>`` for the
+    default folder name ``chdb`` (``.jejak/trust/jejak``), else
+    ``<parent>/trust/<folder>.<database>``; for a server or an in-memory store,
+    ``.jejak/trust/<database>@<host>_<port>`` under the working directory.
+    Database names are plain identifiers (no ``.`` or ``@``), so two stores
+    never get the same folder, hence never share a key.
+    """
+    db = _dsn_database(store, database)
+    parts = urlsplit(store.dsn.get_secret_value())
+    if parts.scheme == "chdb":
+        path = parts.path if not parts.netloc else parts.netloc + parts.path
+        if path and path not in (":memory:", "memory"):
+            folder = Path(path)
+            name = db if folder.name == "chdb" else f"{folder.name}.{db}"
+            return folder.parent / "trust" / name
+        return STATE_DIR / "trust" / f"{db}@memory"
+    return STATE_DIR / "trust" / f"{db}@{parts.hostname or 'localhost'}_{parts.port or 'default'}"
+
+
+def default_key_file(store: StoreSettings, database: str | None = None) -> Path:
+    """``signing.key`` in the store's :func:`trust_dir`: one key per store."""
+    return trust_dir(store, database) / "signing.key"
+
+
+def default_key_name(store: StoreSettings, database: str | None = None) -> str:
+    """``jejak-<database>``: the name a new key (and its checkpoints' origin) gets."""
+    return f"jejak-{_dsn_database(store, database)}"
+
+
+def default_checkpoint_dir(store: StoreSettings, database: str | None = None) -> Path:
+    """``checkpoints`` in the store's :func:`trust_dir`, outside the chDB folder."""
+    return trust_dir(store, database) / "checkpoints"
+
+
+class TrustSettings(_Section):
+    """The tamper-evident store: the key that signs checkpoints, and how often it does.
+
+    Unset paths and names are derived per store (:func:`trust_dir`), so two
+    stores never share a key; the ``*_for`` methods give the value in force.
+    """
+
+    key_file: Path | None = Field(
+        None,
+        description="Ed25519 signer key (0600); unset = .jejak/trust/<database>/signing.key "
+        "beside the chDB folder",
+    )
+    key_name: str | None = Field(
+        None,
+        description="name of a new key and origin of its checkpoints; unset = jejak-<database>",
+    )
+    checkpoint_dir: Path | None = Field(
+        None, description="signed checkpoints; unset = .jejak/trust/<database>/checkpoints"
+    )
+    checkpoint_every_events: int = Field(
+        10_000, ge=1, description="sign a checkpoint after this many new events"
+    )
+    checkpoint_every_s: float = Field(
+        60, gt=0, description="sign a checkpoint at least this often (seconds) while events arrive"
+    )
+
+    def key_file_for(self, store: StoreSettings, database: str | None = None) -> Path:
+        return self.key_file or default_key_file(store, database)
+
+    def key_name_for(self, store: StoreSettings, database: str | None = None) -> str:
+        return self.key_name or default_key_name(store, database)
+
+    def checkpoint_dir_for(self, store: StoreSettings, database: str | None = None) -> Path:
+        return self.checkpoint_dir or default_checkpoint_dir(store, database)
+
+
 class Settings(BaseSettings):
     """All of jejak's settings; build with :meth:`from_env` at the edges only."""
 
@@ -178,6 +261,7 @@ class Settings(BaseSettings):
     sdk: SdkSettings = Field(default_factory=SdkSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    trust: TrustSettings = Field(default_factory=TrustSettings)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
