@@ -311,8 +311,8 @@ class Codec:
         if plan is not None:
             return plan
         if kind not in self._catalog.kinds:
-            raise InvalidEvent(
-                "kind", f"no schema for kind {kind!r}; one of {', '.join(self._catalog.kinds)}"
+            raise InvalidEvent(  # the kind is not quoted: it is whatever the object carried
+                "kind", f"no schema for this kind; one of {', '.join(self._catalog.kinds)}"
             )
         return self._registered_plan(kind)
 
@@ -328,7 +328,12 @@ class Codec:
         try:
             plan.write(event, out)
         except _UNENCODABLE as exc:
-            raise InvalidEvent("event", f"cannot be encoded as {plan.schema.label}: {exc}") from exc
+            # the type, not str(exc): a KeyError or TypeError text may quote a field's value
+            raise InvalidEvent(
+                "event",
+                f"cannot be encoded as {plan.schema.label} ({type(exc).__name__}); "
+                "was it built without validation?",
+            ) from exc
         if len(out) > self._max:
             raise InvalidEvent(
                 "event", f"encodes to {len(out)} bytes, over the limit of {self._max}"

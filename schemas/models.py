@@ -5,6 +5,21 @@ as validated *strings*: their syntax is checked here, their meaning against the
 policy in force downstream, so the vocabulary can grow without a schema change.
 
 The JSON form (policy-semantics §5) uses the same field names as Avro.
+
+**Nothing personal outside the subject id.** The subject id is the one field
+that names a person, and it is pseudonymised (:mod:`jejak.schemas.pseudonym`).
+Every other string (trace ids, references, channels, partner kinds, dataset
+names, the recipient id, the producer, the vocabulary) has a length limit and
+is refused when it looks like a personal identifier (:func:`personal_identifier`:
+an e-mail address, a phone number, a long number such as an NIK or a card
+number), because whatever a producer puts there is copied into the store, into
+alert summaries and into dead letters. The checks are heuristics: they catch
+the identifiers people paste by mistake, not every way to spell one.
+
+**Errors never repeat the value.** A validation error names the field and the
+rule (:func:`invalid_event`); pydantic's own text is used only where it carries
+no input, and the models hide the input from ``str(ValidationError)`` too, so a
+log line or a chained traceback does not show it either.
 """
 
 from __future__ import annotations
@@ -24,6 +39,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
+from pydantic_core import ErrorDetails
 
 from jejak.errors import InvalidEvent
 
@@ -33,22 +49,99 @@ _DOTTED = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 _SCOPE = re.compile(r"[a-z_]+(:[^\s]+)?")
 _CLAUSE = re.compile(r"[A-G](\.[0-9]+)*")
 
+TEXT_MAX = 256
+"""Longest free-text value (trace id, reference, dataset name, ...): these are labels, not prose."""
+NAME_MAX = 128
+"""Longest vocabulary term (category, purpose, recipient kind) or clause id."""
+LONG_NUMBER_DIGITS = 10
+"""An unbroken run of this many digits is refused: NIKs (16), card (13-19) and account numbers."""
+
 
 def _dotted(value: str) -> str:
     if not _DOTTED.fullmatch(value):
-        raise ValueError(f"{value!r} is not a dotted lower-case name such as 'account.email'")
+        raise ValueError("is not a dotted lower-case name such as 'account.email'")
     return value
 
 
 def _scope(value: str) -> str:
     if not _SCOPE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a consent scope such as 'recipient:partner-1'")
+        raise ValueError("is not a consent scope such as 'recipient:partner-1'")
     return value
 
 
 def _clause(value: str) -> str:
     if not _CLAUSE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a clause id such as 'C.2' or 'A.1.1'")
+        raise ValueError("is not a clause id such as 'C.2' or 'A.1.1'")
+    return value
+
+
+# -------------------------------------------------------------- personal identifiers
+
+# something@domain.tld, the top-level domain in letters: "svc@1.4.2" is not an address
+_EMAIL = re.compile(r"[^\s@]@[^\s@]+\.[^\W\d_]{2,}")
+# a number as people write one: digit groups joined by one or two of " .-()", an
+# optional leading "+", not glued to letters or digits on either side (so the digits
+# inside a hex trace id such as 4bf92f3577b34da6 are not a number)
+_NUMBER = re.compile(
+    r"(?<![0-9A-Za-z])(?:\+ ?)?\(?[0-9]+(?:[ .()\-]{1,2}[0-9]+)*\)?(?![0-9A-Za-z])"
+)
+_DIGITS = re.compile(r"[0-9]+")
+_ANY_DIGIT = re.compile(r"[0-9]")
+# a UUID's last group is twelve hex digits, all of them decimal one time in 300:
+# UUIDs (event ids, trace ids) are taken out before numbers are looked for
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+EMAIL_ADDRESS = "an e-mail address"
+PHONE_NUMBER = "a phone number"
+LONG_NUMBER = "a long number (an NIK, card or account number)"
+
+
+def _number_rule(number: str) -> str | None:
+    groups = _DIGITS.findall(number)
+    digits = sum(len(g) for g in groups)
+    first = groups[0]
+    if number.startswith("+"):  # E.164: +62 812-3456-7890
+        return PHONE_NUMBER if digits >= 8 else None
+    if first.startswith("0") and 9 <= digits <= 13 and (len(groups) == 1 or 3 <= len(first) <= 5):
+        return PHONE_NUMBER  # Indonesian local forms: 0812-3456-7890, (021) 555-1234
+    if (first == "62" and len(groups) > 1 or first.startswith("628")) and 10 <= digits <= 14:
+        return PHONE_NUMBER  # the country code without the "+": 62 812 3456 7890
+    if max(len(g) for g in groups) >= LONG_NUMBER_DIGITS:
+        return LONG_NUMBER
+    if len(groups) >= 3 and 13 <= digits <= 19 and all(3 <= len(g) <= 6 for g in groups):
+        return LONG_NUMBER  # grouped: 4111 1111 1111 1111, 3201-2345-6789-0123
+    return None
+
+
+def personal_identifier(value: str) -> str | None:
+    """Which kind of personal identifier ``value`` contains (``"a phone number"``), or None.
+
+    The rules: an e-mail address; a phone number in E.164 form (``+62 812 3456
+    7890``) or an Indonesian local one (``0812-3456-7890``, ``(021) 555-1234``,
+    ``6281234567890``); a long number, that is an unbroken run of
+    :data:`LONG_NUMBER_DIGITS` or more digits or 13 to 19 digits in groups (an
+    NIK, a card or an account number). Digits glued to letters (a hex trace id)
+    and UUIDs are not numbers. Dates such as ``2026-05-04`` and versions pass.
+    """
+    if "@" in value and _EMAIL.search(value):
+        return EMAIL_ADDRESS
+    if _ANY_DIGIT.search(value) is None:
+        return None
+    if "-" in value:
+        value = _UUID.sub("x", value)
+    for match in _NUMBER.finditer(value):
+        rule = _number_rule(match.group())
+        if rule is not None:
+            return rule
+    return None
+
+
+def _no_identifier(value: str) -> str:
+    rule = personal_identifier(value)
+    if rule is not None:
+        raise ValueError(
+            f"looks like {rule}; personal data belongs only in subject_id, which is pseudonymised"
+        )
     return value
 
 
@@ -77,18 +170,26 @@ def format_timestamp(value: datetime) -> str:
     return text + "Z"
 
 
-Category = Annotated[str, AfterValidator(_dotted)]
+_NO_IDENTIFIER = AfterValidator(_no_identifier)
+
+Text = Annotated[str, Field(max_length=TEXT_MAX), _NO_IDENTIFIER]
+"""Free text: every string field but the subject id and the vocabulary (declared once, here)."""
+NonEmpty = Annotated[str, Field(min_length=1, max_length=TEXT_MAX), _NO_IDENTIFIER]
+"""Free text that must be given (the event id, the producer, the recipient id, dataset names)."""
+SubjectId = Annotated[str, Field(min_length=1, max_length=TEXT_MAX)]
+"""The subject id: raw when a model is built, a pseudonym by the time it is sent (not checked
+for identifiers here, since a raw id is exactly what the SDK pseudonymises)."""
+Category = Annotated[str, Field(max_length=NAME_MAX), AfterValidator(_dotted), _NO_IDENTIFIER]
 """A data category such as ``payment.credit_card``; a prefix names its family."""
-Purpose = Annotated[str, AfterValidator(_dotted)]
-RecipientKind = Annotated[str, AfterValidator(_dotted)]
-Scope = Annotated[str, AfterValidator(_scope)]
-Clause = Annotated[str, AfterValidator(_clause)]
+Purpose = Category
+RecipientKind = Category
+Scope = Annotated[str, Field(max_length=TEXT_MAX), AfterValidator(_scope), _NO_IDENTIFIER]
+Clause = Annotated[str, Field(max_length=NAME_MAX), AfterValidator(_clause)]
 Timestamp = Annotated[
     datetime,
     AfterValidator(_utc_millis),
     PlainSerializer(format_timestamp, return_type=str, when_used="json"),
 ]
-NonEmpty = Annotated[str, Field(min_length=1, max_length=512)]
 
 Source = Literal["user", "recorded", "third_party"]
 Transfer = Literal["share", "sale"]
@@ -101,7 +202,11 @@ def new_event_id() -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    # hide_input_in_errors: str(ValidationError) leaves out input_value=..., which
+    # would otherwise repeat a raw id or an e-mail address in a log or traceback
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=False, hide_input_in_errors=True
+    )
 
 
 class ProducerInfo(_Model):
@@ -122,10 +227,10 @@ class Recipient(_Model):
 class _Envelope(_Model):
     event_id: NonEmpty = Field(default_factory=new_event_id)
     occurred_at: Timestamp
-    subject_id: NonEmpty = Field(description="pseudonymous subject id (HMAC of the raw id)")
+    subject_id: SubjectId = Field(description="pseudonymous subject id (HMAC of the raw id)")
     producer: ProducerInfo | None = None
-    trace_id: str | None = None
-    policy_version: str | None = Field(
+    trace_id: Text | None = None
+    policy_version: Text | None = Field(
         None, description="the policy version the service believes is in force"
     )
 
@@ -148,7 +253,7 @@ class Collection(_DataEvent):
 
     kind: Literal["collection"] = "collection"
     source: Source
-    source_partner: str | None = Field(
+    source_partner: Text | None = Field(
         None, description="partner kind of a third_party source, e.g. credit_bureau"
     )
 
@@ -158,7 +263,7 @@ class Use(_DataEvent):
 
     kind: Literal["use"] = "use"
     purpose: Purpose
-    channel: str | None = Field(None, description="notification channel, e.g. newsletter")
+    channel: Text | None = Field(None, description="notification channel, e.g. newsletter")
     public: bool = Field(False, description="the use publishes the data (reviews, ratings)")
 
 
@@ -169,7 +274,7 @@ class Disclosure(_DataEvent):
     purpose: Purpose
     recipient: Recipient
     transfer: Transfer = "share"
-    legal_request_ref: str | None = None
+    legal_request_ref: Text | None = None
 
 
 class Consent(_Envelope):
@@ -199,7 +304,7 @@ class Deletion(_Envelope):
 
     kind: Literal["deletion"] = "deletion"
     data_categories: list[Category] = Field(min_length=1)
-    request_ref: str | None = Field(None, description="the subject request it answers, if any")
+    request_ref: Text | None = Field(None, description="the subject request it answers, if any")
 
 
 class AccountClosed(_Envelope):
@@ -232,23 +337,55 @@ EVENT_KINDS: dict[str, type[BaseModel]] = {
     "account_closed": AccountClosed,
 }
 
-_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event, config=ConfigDict(hide_input_in_errors=True))
+
+# a key the caller sent that is no field of ours is named only when it looks like a field name
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# pydantic messages that may quote the input itself, not only the rule
+_QUOTING_TYPES = frozenset({"union_tag_invalid", "json_invalid", "literal_error", "enum"})
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
     # the discriminator tag ('collection', ...) is pydantic's, not a field of ours
-    parts = [str(p) for p in loc]
+    parts = list(loc)
     if parts and parts[0] in EVENT_KINDS:
         parts = parts[1:]
-    return ".".join(parts) or "event"
+    # a key that is no field of ours came from the input: shown only if it is name-shaped
+    return ".".join(_loc_part(p) for p in parts) or "event"
+
+
+def _loc_part(part: int | str) -> str:
+    if isinstance(part, int) or (_FIELD_NAME.fullmatch(part) and personal_identifier(part) is None):
+        return str(part)
+    return "(a key)"
+
+
+def _problem(error: ErrorDetails) -> str:
+    """The rule an error is about, in words that never quote the input."""
+    kind = error["type"]
+    message = error["msg"].removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return "is not a field of this kind of event"
+    value = error.get("input")
+    if isinstance(value, str) and value and (kind in _QUOTING_TYPES or value in message):
+        if kind == "literal_error":  # "Input should be 'user', 'recorded' or 'third_party'"
+            return message  # lists the allowed values; the input is not one of them
+        return f"is not valid ({kind})"
+    return message
 
 
 def invalid_event(exc: ValidationError) -> InvalidEvent:
-    """The :class:`InvalidEvent` that names the first field a validation error is about."""
-    first = exc.errors()[0]
-    problem = first["msg"]
-    if len(exc.errors()) > 1:
-        problem += f" (and {len(exc.errors()) - 1} more problem(s))"
+    """The :class:`InvalidEvent` that names the first field a validation error is about.
+
+    Built from the error's location and type only, never from its input: the
+    text goes into dead letters, CLI output and logs, and the input may be a raw
+    id or an e-mail address.
+    """
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    problem = _problem(first)
+    if len(errors) > 1:
+        problem += f" (and {len(errors) - 1} more problem(s))"
     return InvalidEvent(_field_path(first["loc"]), problem)
 
 
@@ -259,8 +396,9 @@ def parse_event(data: dict[str, Any]) -> Event:
     kind = data.get("kind")
     if kind is None:
         raise InvalidEvent("kind", f"missing; one of {', '.join(EVENT_KINDS)}")
-    if kind not in EVENT_KINDS:
-        raise InvalidEvent("kind", f"unknown kind {kind!r}; one of {', '.join(EVENT_KINDS)}")
+    if not isinstance(kind, str) or kind not in EVENT_KINDS:
+        # not quoted: whatever was sent in its place may be personal
+        raise InvalidEvent("kind", f"unknown kind; one of {', '.join(EVENT_KINDS)}")
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:

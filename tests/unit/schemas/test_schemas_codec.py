@@ -146,7 +146,7 @@ def test_encode_refuses_what_is_not_an_event() -> None:
     with pytest.raises(InvalidEvent, match="kind: dict is not a jejak event"):
         encode({"kind": "use"})  # type: ignore[arg-type]
     unknown = Use.model_construct(**{**USE.__dict__, "kind": "purchase"})
-    with pytest.raises(InvalidEvent, match="no schema for kind 'purchase'"):
+    with pytest.raises(InvalidEvent, match="no schema for this kind"):
         encode(unknown)
     bypassed = Use.model_construct(**{**USE.__dict__, "data_categories": [7]})
     with pytest.raises(InvalidEvent, match="cannot be encoded as use.v1"):
