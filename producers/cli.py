@@ -95,10 +95,16 @@ def _with_common(func: Any) -> Any:
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @_with_common
 @click.option(
+    "--already-pseudonymous",
+    is_flag=True,
+    help="the subject ids are pseudonyms already (ps1_...): send them unhashed, "
+    "and report and skip a line whose id is not one",
+)
+@click.option(
     "--pseudonymize",
     is_flag=True,
-    help="HMAC the subject ids with JEJAK_SDK__PSEUDONYMIZATION_KEY "
-    "(by default they are taken as already pseudonymous)",
+    hidden=True,
+    help="deprecated: pseudonymising is the default now",
 )
 @click.pass_context
 def emit(
@@ -110,15 +116,25 @@ def emit(
     out: Path | None,
     service: str | None,
     timeout: float,
+    already_pseudonymous: bool,
     pseudonymize: bool,
 ) -> None:
     """Send the JSON-lines events of FILE ("-" for stdin) through the SDK.
 
-    Each line is one event in the JSON form. Invalid lines are reported on
-    stderr with their line number and field, and the valid ones are still
-    sent. Exits non-zero if any line was invalid or any event was not
-    delivered (spooled events are sent by the next run on the same spool).
+    Each line is one event in the JSON form. Subject ids are pseudonymised
+    with JEJAK_SDK__PSEUDONYMIZATION_KEY (ids already in the ps1_ form pass
+    unchanged); with --already-pseudonymous none is hashed and each must be a
+    pseudonym. Invalid lines are reported on stderr with their line number and
+    field, never the value, and the valid ones are still sent. Exits non-zero
+    if any line was invalid or any event was not delivered (spooled events are
+    sent by the next run on the same spool).
     """
+    if pseudonymize:
+        click.echo("--pseudonymize is deprecated and does nothing: it is the default", err=True)
+        if already_pseudonymous:
+            raise click.UsageError("--pseudonymize and --already-pseudonymous contradict")
+    # None: raw ids are HMACed, ps1_ ids pass; False: ps1_ ids only (NotPseudonymous otherwise)
+    mode: bool | None = False if already_pseudonymous else None
     settings = _settings(bootstrap, topic, service or "jejak-emit")
     name = getattr(file, "name", "-")
     invalid = 0
@@ -131,8 +147,8 @@ def emit(
             if not line.strip():
                 continue
             try:
-                emitter.emit(event_from_json(line), pseudonymize=True if pseudonymize else False)
-            except InvalidEvent as exc:
+                emitter.emit(event_from_json(line), pseudonymize=mode)
+            except InvalidEvent as exc:  # NotPseudonymous too; the text never holds the value
                 invalid += 1
                 click.echo(f"{name}:{number}: {exc.field}: {exc.problem}", err=True)
         delivered = emitter.close(timeout)

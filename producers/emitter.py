@@ -2,7 +2,8 @@
 
     from jejak.producers import Emitter
 
-    with Emitter(SdkSettings(service="checkout", service_version="1.4.2")) as emitter:
+    # JEJAK_SDK__SERVICE=checkout, JEJAK_SDK__PSEUDONYMIZATION_KEY=<a secret>, ...
+    with Emitter.from_settings(Settings.from_env()) as emitter:
         emitter.disclosure(
             subject_id=user.id,                       # raw: pseudonymised here, never sent
             data_categories=["payment.credit_card"],
@@ -18,6 +19,12 @@ milliseconds, unless given) and the producer (service and version from the
 settings), its subject id pseudonymised (see :mod:`jejak.schemas.pseudonym`),
 encoded by the codec, and queued for the sender (:mod:`jejak.producers.sender`),
 which delivers it or spools it; the call itself never waits on the network.
+
+Nothing personal leaves except as a pseudonym: every other string field is
+refused when it looks like an e-mail address, a phone number or a long number
+(:func:`jejak.schemas.models.personal_identifier`), and no error repeats the
+value. An emitter refuses to start with the public development key unless
+``allow_development_key`` is set (:func:`jejak.schemas.pseudonym.check_key`).
 """
 
 from __future__ import annotations
@@ -67,7 +74,7 @@ from jejak.schemas.models import (
     Use,
     invalid_event,
 )
-from jejak.schemas.pseudonym import Pseudonym, Pseudonymizer
+from jejak.schemas.pseudonym import Pseudonym, Pseudonymizer, check_key, require_pseudonym
 from jejak.settings import KafkaSettings, SdkSettings, Settings
 
 Header = tuple[str, bytes]
@@ -140,6 +147,9 @@ class Emitter:
     ``background``: run the sender on its own thread (default: when the
     transport is asynchronous, i.e. Kafka). A context manager: leaving it
     closes the emitter, which flushes and spools what is left.
+
+    :class:`~jejak.errors.ConfigError` if the settings hold the public
+    development key and do not allow it (:func:`~jejak.schemas.pseudonym.check_key`).
     """
 
     def __init__(
@@ -156,6 +166,7 @@ class Emitter:
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self.settings = settings or SdkSettings()
+        check_key(self.settings)
         if codec is None:
             from jejak.schemas.codec import default_codec
 
@@ -250,9 +261,9 @@ class Emitter:
         A model instance is trusted as validated (pydantic did it when it was
         built), so this is the fast path. ``pseudonymize``: ``None`` (default)
         pseudonymises a raw ``subject_id`` and passes one that is already a
-        pseudonym (a :class:`Pseudonym` or the ``ps1_`` format); ``True``
-        always applies the HMAC; ``False`` sends the id as it is (it must
-        already be pseudonymous).
+        pseudonym (the ``ps1_`` format); ``True`` always applies the HMAC;
+        ``False`` sends the id as it is, which must then be in the ``ps1_``
+        format (:class:`~jejak.errors.NotPseudonymous` otherwise).
         """
         if self._closed:
             raise EmitterClosed("the emitter is closed")
@@ -267,6 +278,7 @@ class Emitter:
         elif pseudonymize:
             pseudonym = self._pseudonymizer.pseudonymize(subject)
         else:
+            require_pseudonym(subject)
             pseudonym = subject
         if fields["producer"] is None:
             event = _replace(event, {"subject_id": pseudonym, "producer": self._producer})
@@ -334,6 +346,7 @@ class Emitter:
         if subject_pseudonym is not None:
             if subject_id is not None:
                 raise InvalidEvent("subject_id", "give subject_id or subject_pseudonym, not both")
+            require_pseudonym(subject_pseudonym, "subject_pseudonym")
             subject: str = Pseudonym(subject_pseudonym)
         elif subject_id is not None:
             if not isinstance(subject_id, str) or not subject_id:

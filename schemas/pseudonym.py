@@ -25,6 +25,18 @@ Why this shape:
 
 To look a person up, compliance staff pseudonymise the raw id with the same
 key (``jejak`` queries accept either form).
+
+**Only this form is accepted downstream.** The consumer calls
+:func:`require_pseudonym` on every decoded event and dead-letters one whose
+subject id is not in the ``ps1_`` form (:class:`~jejak.errors.NotPseudonymous`,
+reason ``not_pseudonymous``): it cannot tell a pseudonym made some other way
+from a raw id, and a raw id must never reach the store.
+
+**The key is a secret.** The default key in :class:`~jejak.settings.SdkSettings`
+is public, so under it anyone can recompute a pseudonym from a guessed raw id.
+:func:`check_key` refuses it unless ``allow_development_key`` is set (the demo
+and the tests set it); the SDK's emitter calls it when it starts, the consumer
+too.
 """
 
 from __future__ import annotations
@@ -32,10 +44,16 @@ from __future__ import annotations
 import base64
 import functools
 import hmac
+import logging
 import re
 from collections.abc import Callable
 
 from pydantic import SecretStr
+
+from jejak.errors import ConfigError, NotPseudonymous
+from jejak.settings import DEVELOPMENT_KEY, SdkSettings
+
+log = logging.getLogger(__name__)
 
 PREFIX = "ps1_"
 _PATTERN = re.compile(r"ps1_[a-z2-7]{32}")
@@ -43,19 +61,57 @@ _DIGEST_BYTES = 20  # 160 bits -> exactly 32 base32 characters, no padding
 
 
 class Pseudonym(str):
-    """A subject id that is already pseudonymous: the SDK passes it through untouched.
+    """A subject id that is already pseudonymous: the SDK passes it through unhashed.
 
-    Wrap an id in ``Pseudonym(...)`` when it was pseudonymised elsewhere (by an
-    upstream service, or in another format); plain strings in the ``ps1_``
-    format are recognised without the wrapper.
+    Plain strings in the ``ps1_`` format are recognised without the wrapper; the
+    wrapper marks one made elsewhere (an upstream service with the same key). It
+    must still be in the ``ps1_`` format: the SDK refuses any other
+    (:class:`~jejak.errors.NotPseudonymous`), because the consumer would.
     """
 
     __slots__ = ()
 
 
 def is_pseudonym(value: str) -> bool:
-    """True for a :class:`Pseudonym` or a string in the ``ps1_`` format."""
-    return isinstance(value, Pseudonym) or _PATTERN.fullmatch(value) is not None
+    """True for a string in the ``ps1_`` format (wrapped in :class:`Pseudonym` or not)."""
+    return isinstance(value, str) and _PATTERN.fullmatch(value) is not None
+
+
+def require_pseudonym(value: object, field: str = "subject_id") -> None:
+    """Raise :class:`~jejak.errors.NotPseudonymous` unless ``value`` is in the ``ps1_`` format.
+
+    For decoded events (the consumer) and ids a caller says are pseudonymous
+    (``jejak emit --already-pseudonymous``, the SDK's ``subject_pseudonym``).
+    The error names ``field`` and the expected form, never the value.
+    """
+    if not isinstance(value, str) or _PATTERN.fullmatch(value) is None:
+        raise NotPseudonymous(field)
+
+
+def check_key(settings: SdkSettings) -> None:
+    """Refuse the public development key unless the settings allow it; warn when they do.
+
+    Called where pseudonyms are made or relied on: the SDK's emitter when it is
+    built, and the consumer when it starts. Under the public key a pseudonym is
+    no protection (anyone can HMAC a guessed e-mail address and compare), so the
+    key must be set to a secret shared by every producer and the lineage tools.
+    """
+    if settings.pseudonymization_key.get_secret_value() != DEVELOPMENT_KEY:
+        return
+    if not settings.allow_development_key:
+        raise ConfigError(
+            "the pseudonymization key is the public development key, under which anyone "
+            "can recompute a pseudonym from a raw id. Set JEJAK_SDK__PSEUDONYMIZATION_KEY "
+            "to a secret (the same in every producer and in the lineage tools), e.g. the "
+            "output of: python -c 'import secrets; print(secrets.token_urlsafe(32))'. "
+            "For demos and tests only, set JEJAK_SDK__ALLOW_DEVELOPMENT_KEY=true "
+            "(SdkSettings(allow_development_key=True)) to accept it."
+        )
+    log.warning(
+        "pseudonymising with the public development key (JEJAK_SDK__ALLOW_DEVELOPMENT_KEY "
+        "is set): pseudonyms made now protect no one; set JEJAK_SDK__PSEUDONYMIZATION_KEY "
+        "before real data flows"
+    )
 
 
 class Pseudonymizer:
@@ -86,6 +142,7 @@ class Pseudonymizer:
         if cached is not None:
             return cached
         if isinstance(subject_id, Pseudonym):
+            require_pseudonym(subject_id)  # a wrapped id in any other form would be dead-lettered
             return subject_id
         if (
             len(subject_id) == 36

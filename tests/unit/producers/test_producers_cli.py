@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from jejak.cli import cli
 from jejak.schemas.models import event_from_json
 from jejak.schemas.pseudonym import Pseudonymizer
 
+PSEUDONYM = "ps1_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 GOOD = (
     '{"event_id": "c-1", "kind": "consent", "occurred_at": "2026-03-01T09:00:00Z", '
-    '"subject_id": "ps1_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "scope": "recipient:partner-fintech-1", "action": "granted"}'
+    f'"subject_id": "{PSEUDONYM}", "scope": "recipient:partner-fintech-1", "action": "granted"}}'
 )
 BAD_FIELD = (
     '{"event_id": "d-1", "kind": "disclosure", "occurred_at": "2026-03-01T10:00:00Z", "subject_id": "u-1", '
@@ -23,6 +26,18 @@ RAW_SUBJECT = (
     '{"event_id": "k-1", "kind": "collection", "occurred_at": "2026-03-01T08:00:00Z", "subject_id": "u-1", '
     '"data_categories": ["location.geo"], "source": "recorded"}'
 )
+
+
+DEV_KEY = "jejak-development-key-change-me"  # the settings' default, allowed in these tests
+
+
+@pytest.fixture(autouse=True)
+def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI reads JEJAK_* variables: none of the caller's, and the public key allowed."""
+    for name in list(os.environ):
+        if name.startswith("JEJAK_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("JEJAK_SDK__ALLOW_DEVELOPMENT_KEY", "true")
 
 
 def _run(*args: str, input: str | None = None) -> tuple[int, str, str]:
@@ -41,13 +56,69 @@ def test_emit_reports_bad_lines_with_number_and_field_and_sends_the_rest(tmp_pat
     assert "sent 2 (delivered 2, spooled 0, failed 0, waiting in spool 0), invalid 2" in err
     sent = [event_from_json(line) for line in out.read_text().splitlines()]
     assert [e.event_id for e in sent] == ["c-1", "k-1"]
-    assert sent[1].subject_id == "u-1"  # taken as already pseudonymous by default
+    assert sent[0].subject_id == PSEUDONYM  # already a pseudonym: passed unchanged
+    assert sent[1].subject_id == Pseudonymizer(DEV_KEY).pseudonymize("u-1")  # by default
     assert sent[0].producer is not None and sent[0].producer.service == "jejak-emit"
 
 
-def test_emit_all_good_exits_zero_and_pseudonymize_hmacs_raw_ids(
-    tmp_path: Path, monkeypatch: object
+def test_emit_already_pseudonymous_skips_raw_ids_by_line_without_the_value(
+    tmp_path: Path,
 ) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join([GOOD, RAW_SUBJECT, _line(subject_id="budi@example.id")]) + "\n")
+    out = tmp_path / "out.jsonl"
+    code, stdout, err = _run(
+        "emit", str(source), "--transport", "file", "--out", str(out), "--already-pseudonymous"
+    )
+    assert code == 1
+    assert f"{source}:2: subject_id: is not a pseudonym" in err
+    assert f"{source}:3: subject_id: is not a pseudonym" in err
+    assert "u-1" not in err + stdout and "budi" not in err + stdout
+    assert "sent 1 " in err and "invalid 2" in err
+    assert [event_from_json(line).subject_id for line in out.read_text().splitlines()] == [
+        PSEUDONYM
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("trace_id", "budi.santoso@example.id"),
+        ("trace_id", "+62 812-3456-7890"),
+        ("legal_request_ref", "0812-3456-7890"),
+        ("channel", "3201234567890123"),
+    ],
+)
+def test_emit_reports_personal_data_in_free_text_without_the_value(
+    tmp_path: Path, field: str, value: str
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(_line(**{field: value}) + "\n")
+    out = tmp_path / "out.jsonl"
+    code, stdout, err = _run("emit", str(source), "--transport", "file", "--out", str(out))
+    assert code == 1
+    assert f"{source}:1: {field}: looks like" in err
+    assert value not in err + stdout
+    assert out.read_text() == ""
+
+
+def test_emit_refuses_the_public_key_unless_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JEJAK_SDK__ALLOW_DEVELOPMENT_KEY")
+    source = tmp_path / "in.jsonl"
+    source.write_text(GOOD + "\n")
+    out = tmp_path / "out.jsonl"
+    code, _, err = _run("emit", str(source), "--transport", "file", "--out", str(out))
+    assert code == 1
+    assert "public development key" in err and "JEJAK_SDK__PSEUDONYMIZATION_KEY" in err
+    assert not out.exists() or out.read_text() == ""
+    monkeypatch.setenv("JEJAK_SDK__PSEUDONYMIZATION_KEY", "a-real-secret-for-this-test")
+    code, _, err = _run("emit", str(source), "--transport", "file", "--out", str(out))
+    assert code == 0, err
+
+
+def test_emit_pseudonymize_is_a_deprecated_no_op(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text(RAW_SUBJECT + "\n")
     out = tmp_path / "out.jsonl"
@@ -55,9 +126,26 @@ def test_emit_all_good_exits_zero_and_pseudonymize_hmacs_raw_ids(
         "emit", str(source), "--transport", "file", "--out", str(out), "--pseudonymize"
     )
     assert code == 0, err
+    assert "--pseudonymize is deprecated" in err
     sent = event_from_json(out.read_text().splitlines()[0])
-    key = "jejak-development-key-change-me"  # the settings' default key
-    assert sent.subject_id == Pseudonymizer(key).pseudonymize("u-1")
+    assert sent.subject_id == Pseudonymizer(DEV_KEY).pseudonymize("u-1")
+
+
+def _line(**fields: str) -> str:
+    """A valid disclosure as one JSON line, with some fields replaced."""
+    event = {
+        "event_id": "d-2",
+        "kind": "disclosure",
+        "occurred_at": "2026-03-01T10:00:00Z",
+        "subject_id": PSEUDONYM,
+        "data_categories": ["account.email"],
+        "purpose": "service.financial_products",
+        "recipient": {"id": "partner-fintech-1", "kind": "fintech_partner"},
+    }
+    if "channel" in fields:
+        event = {**event, "kind": "use", "purpose": "marketing.communications"}
+        del event["recipient"]
+    return json.dumps({**event, **fields})
 
 
 def test_emit_reads_stdin(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -9,15 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
-from jejak.errors import InvalidEvent
-from jejak.producers import Emitter, EmitterClosed, MemoryTransport, Pseudonym, new_event_id
+from jejak.errors import ConfigError, InvalidEvent, NotPseudonymous
+from jejak.producers import (
+    Emitter,
+    EmitterClosed,
+    MemoryTransport,
+    Pseudonym,
+    Pseudonymizer,
+    new_event_id,
+)
 from jejak.producers.transports import MemoryTransportConfig, OutMessage
 from jejak.schemas.codec import HEADER_KIND, HEADER_SCHEMA, default_codec
 from jejak.schemas.models import Consent, ProducerInfo, Recipient, Use
 from jejak.settings import SdkSettings
 
-SETTINGS = SdkSettings(service="checkout", service_version="1.4.2")
+SETTINGS = SdkSettings(service="checkout", service_version="1.4.2", allow_development_key=True)
 NOW = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
 
 
@@ -200,27 +209,94 @@ def test_emit_keeps_pseudonyms_and_an_explicit_producer(
     emitter: Emitter, memory: MemoryTransport
 ) -> None:
     pseudonym = emitter.pseudonymize("raw-7")
+    upstream = Pseudonymizer("an-upstream-service-key").pseudonymize("raw-8")
     own = ProducerInfo(service="batch-job", version="9")
     model = Consent(
         subject_id=pseudonym, occurred_at=NOW, scope="public_review", action="granted", producer=own
     )
     emitter.emit(model)
-    emitter.emit(model.model_copy(update={"subject_id": "upstream-id"}), pseudonymize=False)
+    emitter.emit(model.model_copy(update={"subject_id": str(upstream)}), pseudonymize=False)
     emitter.emit(model, pseudonymize=True)  # forced: the HMAC of the pseudonym
     first, second, third = memory.events
     assert first is model  # nothing to change: sent as it is (the fast path)
-    assert second.subject_id == "upstream-id"
+    assert second.subject_id == upstream
     assert third.subject_id == emitter.pseudonymize(str(pseudonym))
+
+
+def test_pseudonymize_false_refuses_a_raw_id_without_repeating_it(
+    emitter: Emitter, memory: MemoryTransport
+) -> None:
+    model = Consent(
+        subject_id="budi@example.id", occurred_at=NOW, scope="public_review", action="granted"
+    )
+    with pytest.raises(NotPseudonymous) as caught:
+        emitter.emit(model, pseudonymize=False)
+    assert caught.value.field == "subject_id" and caught.value.reason == "not_pseudonymous"
+    assert "budi" not in str(caught.value)
+    assert memory.events == []
 
 
 def test_subject_pseudonym_and_pseudonym_wrapper_pass_through(
     emitter: Emitter, memory: MemoryTransport
 ) -> None:
-    emitter.consent(subject_pseudonym="crm-hash-1234", scope="public_review", action="granted")
-    emitter.consent(
-        subject_id=Pseudonym("crm-hash-1234"), scope="public_review", action="withdrawn"
-    )
-    assert [e.subject_id for e in memory.events] == ["crm-hash-1234", "crm-hash-1234"]
+    upstream = str(Pseudonymizer("an-upstream-service-key").pseudonymize("crm-1234"))
+    emitter.consent(subject_pseudonym=upstream, scope="public_review", action="granted")
+    emitter.consent(subject_id=Pseudonym(upstream), scope="public_review", action="withdrawn")
+    assert [e.subject_id for e in memory.events] == [upstream, upstream]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda e: e.consent(subject_pseudonym="crm-hash-1234", scope="x", action="granted"),
+        lambda e: e.consent(subject_id=Pseudonym("crm-hash-1234"), scope="x", action="granted"),
+    ],
+)
+def test_a_pseudonym_in_another_form_is_refused(
+    emitter: Emitter, memory: MemoryTransport, call: Any
+) -> None:
+    """The consumer dead-letters any subject id not in the ps1_ form: refuse it here, first."""
+    with pytest.raises(NotPseudonymous) as caught:
+        call(emitter)
+    assert "crm-hash-1234" not in str(caught.value)
+    assert memory.events == []
+
+
+def test_the_public_development_key_is_refused_unless_allowed(
+    memory: MemoryTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Emitter(SdkSettings(), transport=memory)
+    assert "JEJAK_SDK__PSEUDONYMIZATION_KEY" in str(caught.value)
+    assert "JEJAK_SDK__ALLOW_DEVELOPMENT_KEY" in str(caught.value)
+    with pytest.raises(ConfigError):
+        Emitter(transport=memory)  # no settings: the defaults, the public key
+    with caplog.at_level(logging.WARNING, logger="jejak.schemas.pseudonym"):
+        Emitter(SdkSettings(allow_development_key=True), transport=memory).close()
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert "public development key" in caplog.records[0].getMessage()
+    caplog.clear()
+    secret = SdkSettings(pseudonymization_key=SecretStr("a-real-secret-key-0f3a9c"))
+    with caplog.at_level(logging.WARNING, logger="jejak.schemas.pseudonym"):
+        Emitter(secret, transport=memory).close()
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    "value", ["budi.santoso@example.id", "+62 812-3456-7890", "0812-3456-7890", "3201234567890123"]
+)
+def test_personal_data_in_a_free_text_field_is_refused_and_not_repeated(
+    emitter: Emitter, memory: MemoryTransport, value: str
+) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        emitter.use(
+            subject_id="u-1", data_categories=["account.email"], purpose="marketing", trace_id=value
+        )
+    assert caught.value.field == "trace_id"
+    assert "looks like" in caught.value.problem
+    assert value not in str(caught.value)
+    assert value not in repr(caught.value.__cause__)  # pydantic's own text hides the input
+    assert memory.events == []
 
 
 def test_context_manager_closes_and_emit_after_close_fails(memory: MemoryTransport) -> None:
@@ -236,7 +312,9 @@ def test_context_manager_closes_and_emit_after_close_fails(memory: MemoryTranspo
 def test_from_settings_uses_the_sdk_section(memory: MemoryTransport) -> None:
     from jejak.settings import Settings
 
-    settings = Settings(sdk=SdkSettings(service="from-settings", service_version="3"))
+    settings = Settings(
+        sdk=SdkSettings(service="from-settings", service_version="3", allow_development_key=True)
+    )
     with Emitter.from_settings(settings, transport=memory) as emitter:
         emitter.account_closed(subject_id="u-1")
     assert memory.events[0].producer == ProducerInfo(service="from-settings", version="3")

@@ -22,7 +22,11 @@ T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 @pytest.fixture
 def settings(tmp_path: Path) -> SdkSettings:
     return SdkSettings(
-        service="orders", service_version="2.0", spool_dir=tmp_path / "spool", fsync="never"
+        service="orders",
+        service_version="2.0",
+        spool_dir=tmp_path / "spool",
+        fsync="never",
+        allow_development_key=True,
     )
 
 

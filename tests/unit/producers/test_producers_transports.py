@@ -28,7 +28,7 @@ from jejak.producers.transports import ConsoleTransportConfig, FileTransportConf
 from jejak.schemas.models import event_from_json
 from jejak.settings import SdkSettings
 
-SETTINGS = SdkSettings(service="checkout", service_version="1.4.2")
+SETTINGS = SdkSettings(service="checkout", service_version="1.4.2", allow_development_key=True)
 AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
