@@ -59,7 +59,7 @@ def demo(users: int, days: int, seed: int, violation_rate: float, database: str)
     from jejak.producers import Emitter
     from jejak.producers.simulate import simulate
 
-    base = Settings.from_env()
+    base = Settings.from_env(sdk={"allow_development_key": True})  # a demo: the public key is fine
     kafka = base.kafka.model_copy(update=DEMO_TOPICS)
     settings = base.model_copy(update={"kafka": kafka})
 
