@@ -24,7 +24,7 @@ from jejak.lineage.store import queries as q
 from jejak.lineage.store.schema import migrate
 from jejak.schemas.codec import Codec
 from jejak.schemas.models import event_from_json
-from jejak.settings import KafkaSettings, Settings, StoreSettings
+from jejak.settings import KafkaSettings, SdkSettings, Settings, StoreSettings
 
 pytestmark = pytest.mark.integration
 
@@ -63,6 +63,7 @@ def settings(kafka_bootstrap: str, clickhouse_dsn: str, store_database: str) -> 
             partitions=3,
         ),
         store=StoreSettings(dsn=clickhouse_dsn, database=store_database),  # type: ignore[arg-type]
+        sdk=SdkSettings(allow_development_key=True),  # the consumer checks the key too
     )
 
 

@@ -49,7 +49,10 @@ def test_events_arrive_keyed_by_pseudonym_with_kind_and_schema_headers(
     kafka_bootstrap: str, kafka_topic: str, tmp_path: Path
 ) -> None:
     settings = SdkSettings(
-        service="checkout", service_version="1.4.2", spool_dir=tmp_path / "spool"
+        service="checkout",
+        service_version="1.4.2",
+        spool_dir=tmp_path / "spool",
+        allow_development_key=True,
     )
     base = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
     with Emitter(
@@ -93,6 +96,7 @@ def test_jejak_emit_and_simulate_emit_to_kafka(
     kafka_bootstrap: str, kafka_topic: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JEJAK_SDK__SPOOL_DIR", str(tmp_path / "spool"))
+    monkeypatch.setenv("JEJAK_SDK__ALLOW_DEVELOPMENT_KEY", "true")
     events = simulate(users=30, days=1, seed=2).events
     source = tmp_path / "events.jsonl"
     source.write_text("".join(event_to_json(e) + "\n" for e in events))

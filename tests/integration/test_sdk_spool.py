@@ -46,7 +46,10 @@ from jejak.settings import KafkaSettings, SdkSettings
 logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 role, bootstrap, topic, spool_dir, start, count = sys.argv[1:7]
 start, count = int(start), int(count)
-settings = SdkSettings(service="spool-test", service_version="1", spool_dir=spool_dir, fsync="batch")
+settings = SdkSettings(
+    service="spool-test", service_version="1", spool_dir=spool_dir, fsync="batch",
+    allow_development_key=True,
+)
 emitter = Emitter(
     settings,
     kafka=KafkaSettings(bootstrap_servers=bootstrap, topic=topic),
@@ -217,7 +220,10 @@ def test_a_broker_lost_mid_stream_loses_nothing_and_keeps_order(
     admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])[topic].result(30)
     del admin  # its own connection would log to stderr once the broker stops
     settings = SdkSettings(
-        service="failover-test", service_version="1", spool_dir=tmp_path / "spool"
+        service="failover-test",
+        service_version="1",
+        spool_dir=tmp_path / "spool",
+        allow_development_key=True,
     )
     base = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
