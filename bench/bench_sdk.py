@@ -44,7 +44,7 @@ from jejak.schemas.models import Disclosure, Event, ProducerInfo, Recipient, Use
 from jejak.schemas.pseudonym import Pseudonymizer
 from jejak.settings import KafkaSettings, SdkSettings
 
-SETTINGS = SdkSettings(service="bench", service_version="1")
+SETTINGS = SdkSettings(service="bench", service_version="1", allow_development_key=True)
 PRODUCER = ProducerInfo(service="bench", version="1")
 BASE = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
