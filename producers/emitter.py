@@ -601,7 +601,7 @@ class Emitter:
 
     def stats(self) -> DeliveryStats:
         """Delivered / spooled / failed counters (exact once :meth:`flush` returned True)."""
-        return self.sender.stats(self._runner.queued())
+        return self._runner.stats()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait up to ``timeout`` s for every event so far to be delivered (spooled ones
@@ -631,6 +631,7 @@ class Emitter:
             return (
                 delivered
                 and after.queued == 0
+                and after.routing == 0
                 and after.spool_backlog == 0
                 and after.failed == self._failed_at_last_flush
             )

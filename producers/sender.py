@@ -6,6 +6,7 @@ Modes (one at a time, changed only by the sender itself)::
     SPOOLING ──(nothing in flight and the transport's probe answers)──> REPLAYING
     REPLAYING ──(every spooled record read and delivered)──> DIRECT
     REPLAYING ──(a replayed record failed, broker down again)──> SPOOLING
+        (the replay batch in flight is left to finish, not purged)
 
 **Ordering.** All events of one subject share a Kafka key, hence a partition,
 and must reach it in the order they were emitted. The sender keeps that order
@@ -27,16 +28,37 @@ message of the same subject before the sender has seen that failure, the
 failed message is spooled and replayed *after* the later one. No client-side
 rule can prevent that without waiting for each report before the next send.
 
-**Delivery guarantee: at-least-once, never at-most-once.** An event is in
-exactly one of: the in-memory queue, librdkafka's queue, the spool, delivered,
-or rejected (a permanent error such as a message too large; those are written
-to ``<spool>/rejected`` and counted, never retried). Duplicates are possible
-in two windows, and consumers deduplicate on ``event_id``:
+**Delivery guarantee: at-least-once, never at-most-once.** Every accepted
+event is, at any instant, in exactly one stage: the in-memory queue, being
+routed (taken off the queue by the sender thread, not yet handed over or
+written), librdkafka's queue or in flight, delivered, the spool, or rejected
+(a permanent error such as a message too large, written to
+``<spool>/rejected`` and counted, never retried; or a spool that cannot be
+written, logged and counted: the one way a running process loses an event).
+:meth:`Sender.stats` reads the stages as one snapshot, so they always add up
+to the accepted count (:class:`DeliveryStats`).
 
-* a message purged while *in flight* (rule 2) may have reached the broker
-  before the purge; it is spooled and sent again (the price of rule 2's order);
-* a replayed batch that was delivered but not yet committed when the process
-  died is replayed again after the restart (one batch at most).
+An event reaches the broker twice only when the sender gives up on a copy
+the broker may already hold, and consumers deduplicate on ``event_id``.
+That happens in these cases and no others:
+
+* leaving DIRECT purges what is *in flight* (rule 2): a message sent to a
+  broker that was still alive may have been written before the purge; it is
+  spooled and sent again (the price of rule 2's order). A message produced
+  while no broker was reachable was never in flight, so it is never doubled;
+* a delivery that times out (``message.timeout.ms``) after its request
+  reached the broker: a new event is spooled, a replayed record stays in the
+  spool, and either is sent again;
+* a replay batch in flight when the client fails fatally (it is purged before
+  the client is rebuilt) or when the emitter closes before the batch is
+  delivered (it is purged; its records stay in the spool for the next run),
+  or a delivered batch not yet committed when the process is killed (one
+  batch at most).
+
+A replay batch is never purged because the broker looks unavailable
+(librdkafka's "all brokers down" report can arrive after the broker is back):
+the sender stops replaying and lets the batch finish on its own, delivered or
+timed out, then probes again.
 
 Events still in memory (this process's queue or librdkafka's) when the process
 is killed with ``kill -9`` are lost: spooling every event up front would cost a
@@ -54,13 +76,14 @@ from __future__ import annotations
 import atexit
 import enum
 import logging
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass
 
-from jejak.errors import JejakError
+from jejak.errors import ConfigError, JejakError
 from jejak.producers.spool import Position, Spool, SpoolRecord
 from jejak.producers.transports import (
     OutMessage,
@@ -85,27 +108,56 @@ class Mode(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class DeliveryStats:
-    """Counters of one emitter; exact once :meth:`Emitter.flush` has returned True."""
+    """Counters of one emitter, read as one snapshot.
+
+    Every event ``emit`` accepted is, at any instant, in exactly one stage of
+    this ledger::
+
+        accepted == queued + routing + sent + spooled + rejected
+
+    (:attr:`accounted` adds up the right-hand side). ``spooled`` is where an
+    event leaves this ledger for the spool's: from there it is replayed
+    (``replayed``, part of ``delivered``) or fails for good on replay (part of
+    ``failed``). The sum holds in every snapshot; the split between ``sent``
+    and ``queued`` (in flight) is exact once :meth:`Emitter.flush` has
+    returned True.
+    """
 
     accepted: int
     """Events accepted by ``emit`` (valid, encoded, queued)."""
-    delivered: int
-    """Events confirmed delivered by the transport (directly or from the spool)."""
+    queued: int
+    """Events in the in-memory queue or in flight in the transport."""
+    routing: int
+    """Events the sender took off the queue and has not yet handed to the transport,
+    written to the spool or rejected (e.g. a batch on its way to a slow disk)."""
+    sent: int
+    """Events delivered straight by the transport, never spooled."""
     spooled: int
     """Events this process wrote to the spool because the transport could not take them."""
+    rejected: int
+    """Events that failed for good before reaching the spool (refused by the
+    transport, or the spool could not be written)."""
+    delivered: int
+    """Events confirmed delivered by the transport: ``sent`` plus ``replayed``."""
     replayed: int
     """Spooled records (from this run or an earlier one) delivered from the spool."""
     failed: int
-    """Events rejected permanently (written to the rejected spool when there is one)."""
-    queued: int
-    """Events in the in-memory queue or in flight in the transport."""
+    """Events rejected permanently: ``rejected`` plus spooled records that failed for
+    good on replay (kept in ``<spool>/rejected`` when there is a spool)."""
     spool_backlog: int
     """Records in the spool not delivered yet (from any run)."""
     mode: str
 
     @property
+    def accounted(self) -> int:
+        """The stages of the ledger added up: equal to :attr:`accepted` in every snapshot."""
+        return self.queued + self.routing + self.sent + self.spooled + self.rejected
+
+    @property
     def all_delivered(self) -> bool:
-        return self.queued == 0 and self.spool_backlog == 0 and self.failed == 0
+        return (
+            self.queued == 0 and self.routing == 0 and self.spool_backlog == 0 and self.failed == 0
+        )
 
 
 class Sender:
@@ -116,6 +168,11 @@ class Sender:
     through :meth:`failed`, :meth:`unavailable` and :meth:`fatal`, only from
     inside its ``poll``, which the sender calls; so all state changes here
     happen on that one thread.
+
+    The counters behind :meth:`stats` are the one thing other threads read.
+    Each move of events from one stage of the ledger (see :class:`DeliveryStats`)
+    to the next updates them under ``books``, a lock held for the bookkeeping
+    and the hand-over to the transport only, never for disk writes or waits.
     """
 
     def __init__(
@@ -139,22 +196,27 @@ class Sender:
         self.settle_timeout = settle_timeout
         self.clock = clock
         self.mode = Mode.SPOOLING if spool is not None and spool.pending else Mode.DIRECT
+        self.books = threading.RLock()
         self._purge_needed = False
         self._reset_needed = False
         self._next_probe = 0.0
-        self._routed = 0  # new messages routed (sent or spooled)
-        self._handed = 0  # new messages the transport accepted
-        self._returned = 0  # of those, how many came back failed
+        # the ledger of new messages (changed under self.books; see DeliveryStats):
+        # taken == routing + (handed - returned) + spooled + rejected
+        self._taken = 0  # taken off the runner's queue, or routed directly
+        self._routing = 0  # of those: not handed over, spooled or rejected yet
+        self._handed = 0  # handed to the transport
+        self._returned = 0  # of those, reported failed (and then spooled or rejected)
         self._spooled = 0
+        self._rejected_new = 0
         self._replayed = 0
-        self._failed = 0
+        self._failed = 0  # rejected new messages and replayed records
         self._batch: list[tuple[SpoolRecord, bool]] | None = None  # (record, already delivered)
         self._carry: list[SpoolRecord] = []
         self._replay_failures: set[Position] = set()
         self._replay_rejected: set[Position] = set()  # resolved by rejection, not delivery
         self._delivered_beyond: set[Position] = set()
         self._rejected: Spool | None = None
-        self._spool_buffer: list[OutMessage] = []
+        self._spool_buffer: list[OutMessage] = []  # new messages on their way to the spool
         transport.bind(self)
         if self.mode is Mode.SPOOLING:
             log.info(
@@ -177,11 +239,15 @@ class Sender:
             if self.mode is Mode.REPLAYING:
                 self._enter_spooling(f"replay failed: {reason}")
             return
-        self._returned += 1
+        with self.books:  # back from the transport, on its way to the spool or rejection
+            self._returned += 1
+            self._routing += 1
         if not retriable or self.spool is None:
-            self._reject([message], reason)
+            self._reject([message], reason, new=True)
             return
-        self._to_spool([message])
+        # buffered, not written here: the purge of rule 2 returns thousands of messages
+        # one report at a time, and _poll writes them all with one append
+        self._spool_buffer.append(message)
         if self.mode is Mode.DIRECT:
             self._enter_spooling(f"delivery failed: {reason}")
 
@@ -202,17 +268,43 @@ class Sender:
 
     # -- routing new messages ------------------------------------------------------------
 
-    def route(self, messages: Sequence[OutMessage]) -> None:
-        """Send (DIRECT) or spool (otherwise) new messages, in order."""
-        self._routed += len(messages)
+    def take(self, queue: deque[OutMessage], limit: int) -> list[OutMessage]:
+        """Pop up to ``limit`` messages off a runner's queue for :meth:`route` (``taken=True``).
+
+        Popped and counted as routing under one lock, so a :meth:`stats` snapshot
+        sees each message either in the queue or in the sender, never in neither.
+        """
+        batch: list[OutMessage] = []
+        popleft = queue.popleft
+        with self.books:
+            try:
+                while len(batch) < limit:
+                    batch.append(popleft())
+            except IndexError:
+                pass
+            self._taken += len(batch)
+            self._routing += len(batch)
+        return batch
+
+    def route(self, messages: Sequence[OutMessage], *, taken: bool = False) -> None:
+        """Send (DIRECT) or spool (otherwise) new messages, in order.
+
+        ``taken``: the messages came from :meth:`take` and are counted already.
+        """
+        if not taken:
+            with self.books:
+                self._taken += len(messages)
+                self._routing += len(messages)
         index, count = 0, len(messages)
         while index < count:
             if self.mode is not Mode.DIRECT:
                 self._spool_buffer.extend(messages[index:])
                 break
             # fast path: hand over as many as the transport takes, then look at the one it did not
-            handed = self.transport.send_many(messages, index)
-            self._handed += handed - index
+            with self.books:
+                handed = self.transport.send_many(messages, index)
+                self._handed += handed - index
+                self._routing -= handed - index
             index = handed
             if index < count:
                 self._route_one(messages[index])
@@ -222,8 +314,7 @@ class Sender:
     def _route_one(self, message: OutMessage) -> None:
         """One message in DIRECT mode, with every way a send can fail handled."""
         try:
-            self.transport.send(message)
-            self._handed += 1
+            self._send_new(message)
             return
         except TransportFull:
             if self._wait_for_room(message):
@@ -232,51 +323,61 @@ class Sender:
         except TransportDown as exc:
             self._enter_spooling_or_reject(message, str(exc))
         except Exception as exc:  # a message the client refuses outright (TransportRejected)
-            self._handed += 1
-            self._returned += 1
-            self._reject([message], f"{type(exc).__name__}: {exc}")
+            self._reject([message], f"{type(exc).__name__}: {exc}", new=True)
             return
         if self.spool is not None:
             self._settle()  # rule 2: what the transport held goes first
             self._spool_buffer.append(message)
 
+    def _send_new(self, message: OutMessage) -> None:
+        """Hand one new message over (raises what :meth:`Transport.send` raises)."""
+        with self.books:
+            self.transport.send(message)
+            self._handed += 1
+            self._routing -= 1
+
     def _enter_spooling_or_reject(self, message: OutMessage, reason: str) -> None:
         if self.spool is None:
-            self._handed += 1
-            self._returned += 1
-            self._reject([message], reason)
+            self._reject([message], reason, new=True)
         else:
             self._enter_spooling(reason)
 
     def _wait_for_room(self, message: OutMessage) -> bool:
         deadline = self.clock() + self.full_wait
         while self.clock() < deadline and self.mode is Mode.DIRECT:
-            self.transport.poll(0.005)
+            self._poll(0.005)
             try:
-                self.transport.send(message)
+                self._send_new(message)
             except TransportFull:
                 continue
             except TransportDown:
                 return False
             except TransportRejected as exc:
-                self._handed += 1
-                self._returned += 1
-                self._reject([message], str(exc))
+                self._reject([message], str(exc), new=True)
                 return True
-            self._handed += 1
             return True
         return False
 
     def _enter_spooling(self, reason: str) -> None:
         if self.spool is None:
             return
+        if self.mode is Mode.DIRECT:
+            # rule 2: what the transport holds is purged and spooled before anything newer.
+            # Not from REPLAYING: a replay batch in flight is left to finish, since its
+            # records are still in the spool (nothing newer can overtake them), and a
+            # purge would send again whatever the broker had already taken.
+            self._purge_needed = True
         if self.mode is not Mode.SPOOLING:
             log.warning(
                 "events go to the spool %s until Kafka is back: %s", self.spool.directory, reason
             )
-            self._purge_needed = True
         self.mode = Mode.SPOOLING
         self._next_probe = self.clock() + self.probe_interval
+
+    def _poll(self, timeout: float) -> None:
+        """Serve the transport's reports, then spool what they gave back, in their order."""
+        self.transport.poll(timeout)
+        self._flush_spool_buffer()
 
     def _settle(self) -> None:
         """Purge the transport and spool what it returns, before anything newer (rule 2)."""
@@ -286,34 +387,39 @@ class Sender:
         self._flush_spool_buffer()
         self.transport.purge()
         deadline = self.clock() + self.settle_timeout
-        self.transport.poll(0)
+        self._poll(0)
         while self.transport.pending() > 0 and self.clock() < deadline:
-            self.transport.poll(0.01)
+            self._poll(0.01)
         if self.transport.pending():
             log.warning("%d message(s) still in flight after a purge", self.transport.pending())
-
-    def _to_spool(self, messages: Sequence[OutMessage]) -> None:
-        self._flush_spool_buffer()
-        self._spool_buffer.extend(messages)
-        self._flush_spool_buffer()
 
     def _flush_spool_buffer(self) -> None:
         if not self._spool_buffer:
             return
         buffer, self._spool_buffer = self._spool_buffer, []
         if self.spool is None:
-            self._reject(buffer, "no spool")
+            self._reject(buffer, "no spool", new=True)
             return
         try:
             self.spool.append_many((m.key, m.value, m.headers) for m in buffer)
-        except OSError as exc:
+        except (OSError, ConfigError) as exc:  # a full or failing disk, a closed spool
             log.error("cannot write the spool %s: %s", self.spool.directory, exc)
-            self._failed += len(buffer)
+            with self.books:
+                self._routing -= len(buffer)
+                self._rejected_new += len(buffer)
+                self._failed += len(buffer)
             return
-        self._spooled += len(buffer)
+        with self.books:
+            self._routing -= len(buffer)
+            self._spooled += len(buffer)
 
-    def _reject(self, messages: Sequence[OutMessage], reason: str) -> None:
-        self._failed += len(messages)
+    def _reject(self, messages: Sequence[OutMessage], reason: str, *, new: bool = False) -> None:
+        """Set messages aside for good; ``new``: routing messages (else replayed records)."""
+        with self.books:
+            if new:
+                self._routing -= len(messages)
+                self._rejected_new += len(messages)
+            self._failed += len(messages)
         log.error("%d event(s) rejected: %s", len(messages), reason)
         if self.spool is None:
             return
@@ -328,13 +434,14 @@ class Sender:
 
     def service(self) -> None:
         """Serve reports, settle transitions, probe, replay; call it often."""
-        self.transport.poll(0)
+        self._poll(0)
         self._settle()
         if self._reset_needed:
             self._reset_needed = False
             self.transport.purge()
-            self.transport.poll(0)
-            self.transport.reset()
+            self._poll(0)
+            self.transport.reset()  # may serve the old client's last reports
+            self._flush_spool_buffer()
         if self._batch is not None:
             self._settle_batch()
         if self.spool is None:
@@ -364,31 +471,35 @@ class Sender:
         records = self._carry or spool.read(self.replay_batch)
         self._carry = []
         batch: list[tuple[SpoolRecord, bool]] = []
-        for index, record in enumerate(records):
-            if record.position in self._delivered_beyond:
-                batch.append((record, True))
-                continue
-            try:
-                self.transport.send(
-                    OutMessage(
-                        record.key, record.value, list(record.headers), position=record.position
+        # under the books: a stats snapshot must not take these for new messages in flight
+        with self.books:
+            for index, record in enumerate(records):
+                if record.position in self._delivered_beyond:
+                    batch.append((record, True))
+                    continue
+                try:
+                    self.transport.send(
+                        OutMessage(
+                            record.key, record.value, list(record.headers), position=record.position
+                        )
                     )
-                )
-            except TransportFull:
-                self._carry = list(records[index:])
-                break
-            except TransportRejected as exc:
-                # never sendable: set aside, so the replay (and the spool) moves past it
-                self._reject([OutMessage(record.key, record.value, list(record.headers))], str(exc))
-                self._replay_rejected.add(record.position)
-            except TransportDown as exc:
-                self._replay_failures.add(record.position)
-                self._carry = []
+                except TransportFull:
+                    self._carry = list(records[index:])
+                    break
+                except TransportRejected as exc:
+                    # never sendable: set aside, so the replay (and the spool) moves past it
+                    self._reject(
+                        [OutMessage(record.key, record.value, list(record.headers))], str(exc)
+                    )
+                    self._replay_rejected.add(record.position)
+                except TransportDown as exc:
+                    self._replay_failures.add(record.position)
+                    self._carry = []
+                    batch.append((record, False))
+                    self._enter_spooling(str(exc))
+                    break
                 batch.append((record, False))
-                self._enter_spooling(str(exc))
-                break
-            batch.append((record, False))
-        self._batch = batch
+            self._batch = batch
         self._settle_batch()
 
     def _settle_batch(self) -> None:
@@ -437,32 +548,55 @@ class Sender:
         return (
             self.transport.pending() == 0
             and self._batch is None
+            and self._routing == 0
             and not self._spool_buffer
             and (self.spool is None or self.spool.pending == 0)
         )
 
     def in_flight(self) -> int:
-        return self.transport.pending() if self._batch is None else 0
+        """New messages handed to the transport and not resolved yet.
 
-    def stats(self, queued: int = 0) -> DeliveryStats:
-        """Counters; ``queued``: messages accepted but not routed yet (the runner's queue)."""
-        in_flight = self.in_flight()
-        return DeliveryStats(
-            accepted=self._routed + queued,
-            delivered=max(0, self._handed - self._returned - in_flight) + self._replayed,
-            spooled=self._spooled,
-            replayed=self._replayed,
-            failed=self._failed,
-            queued=queued + in_flight,
-            spool_backlog=self.spool.pending if self.spool is not None else 0,
-            mode=self.mode.value,
-        )
+        The transport's count can include reports not served yet (librdkafka counts
+        error and log events too), so it is capped at what was handed over: a
+        snapshot may then show a delivered message as still in flight, never an
+        event twice. Zero while a replay batch is out: only replayed records are
+        in flight then (replay starts with nothing in flight, and new events go
+        to the spool until it ends).
+        """
+        if self._batch is not None:
+            return 0
+        return min(self.transport.pending(), self._handed - self._returned)
+
+    def stats(self, queue: Sized = ()) -> DeliveryStats:
+        """One consistent snapshot of the counters (see :class:`DeliveryStats`).
+
+        ``queue``: the runner's queue of accepted messages not taken yet; its
+        length is read under the same lock as the rest, so that every accepted
+        event is counted in exactly one stage.
+        """
+        with self.books:
+            queued = len(queue)
+            in_flight = self.in_flight()
+            sent = self._handed - self._returned - in_flight
+            return DeliveryStats(
+                accepted=self._taken + queued,
+                queued=queued + in_flight,
+                routing=self._routing,
+                sent=sent,
+                spooled=self._spooled,
+                rejected=self._rejected_new,
+                delivered=sent + self._replayed,
+                replayed=self._replayed,
+                failed=self._failed,
+                spool_backlog=self.spool.pending if self.spool is not None else 0,
+                mode=self.mode.value,
+            )
 
     def shutdown(self) -> None:
         """Spool whatever the transport still holds, make the spool durable, close both."""
         if self._batch is not None and self.transport.pending() == 0:
             # a replay batch already delivered: commit it, or a restart sends it again
-            self.transport.poll(0)
+            self._poll(0)
             self._settle_batch()
         self._flush_spool_buffer()
         if self.transport.pending() and self.spool is not None:
@@ -475,6 +609,7 @@ class Sender:
         try:
             self.transport.close()
         finally:
+            self._flush_spool_buffer()  # reports the close may have served
             if self.spool is not None:
                 self.spool.close()
             if self._rejected is not None:
@@ -561,20 +696,18 @@ class SenderThread:
     def queued(self) -> int:
         return len(self._queue)
 
+    def stats(self) -> DeliveryStats:
+        """The sender's counters with this queue, as one snapshot."""
+        return self.sender.stats(self._queue)
+
     def _run(self) -> None:
         sender, queue = self.sender, self._queue
         while True:
-            batch: list[OutMessage] = []
-            popleft = queue.popleft
             self._routing = True  # before popping: flush must not see "queue empty" too early
-            try:
-                while queue and len(batch) < self.drain_batch:
-                    batch.append(popleft())
-            except IndexError:
-                pass
+            batch = sender.take(queue, self.drain_batch)
             try:
                 if batch:
-                    sender.route(batch)
+                    sender.route(batch, taken=True)
                 sender.service()
                 if self._sync_requested and sender.spool is not None:
                     self._sync_requested = False
@@ -598,14 +731,9 @@ class SenderThread:
         # what comes after this flag, route what came before it, then shut down.
         self._stopped = True
         try:
-            late: list[OutMessage] = []
-            while True:
-                try:
-                    late.append(queue.popleft())
-                except IndexError:
-                    break
+            late = sender.take(queue, sys.maxsize)
             if late:
-                sender.route(late)
+                sender.route(late, taken=True)
         except Exception:
             log.exception("jejak sender: error while routing the last events")
         try:
@@ -661,6 +789,9 @@ class InlineRunner:
 
     def queued(self) -> int:
         return 0
+
+    def stats(self) -> DeliveryStats:
+        return self.sender.stats()
 
     def flush(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
