@@ -67,7 +67,7 @@ def demo(users: int, days: int, seed: int, violation_rate: float, database: str)
     delete_topics(kafka, topic_names(kafka))
     ensure_topics(kafka)
     store = connect(settings.store, database)
-    store.command(f"DROP DATABASE IF EXISTS {store.database}")
+    store.drop_database()
     store.ensure_database()
     policies = load_policies(settings.policy.path)
     console.print(

@@ -13,8 +13,8 @@ from typing import Any
 from jejak.consumers.worker import AlertSink, ConsumerConfig, LineageConsumer
 from jejak.lineage.policy import Evaluator, PolicySet, Verdict, highest_severity, load_policies
 from jejak.lineage.policy.explain import describe
-from jejak.lineage.store import Store, connect
-from jejak.lineage.store.schema import migrate
+from jejak.lineage.store import Store, connect, migrate
+from jejak.lineage.store.checkpoints import open_checkpointer
 from jejak.schemas.codec import Codec
 from jejak.schemas.models import Event
 from jejak.settings import KafkaSettings, Settings
@@ -41,25 +41,6 @@ def alert_summary(event: Event, verdict: Verdict) -> str:
     return f"{describe(event)}: {broken}"
 
 
-def warm_evaluator(store: Store, policies: PolicySet) -> Evaluator:
-    """An evaluator whose consent ledgers are rebuilt from the store.
-
-    A restarted consumer must judge consent exactly as the one before it did,
-    so every consent-relevant event already in the store (consents, policy
-    acceptances, account closures) is replayed into the evaluator, in time order.
-    """
-    from jejak.lineage.store.queries import state_events
-
-    evaluator = Evaluator(policies)
-    n = 0
-    for event in state_events(store):
-        evaluator.evaluate(event)  # consent-relevant kinds only change state
-        n += 1
-    if n:
-        log.info("rebuilt consent state from %d stored events", n)
-    return evaluator
-
-
 def build_consumer(
     settings: Settings,
     *,
@@ -69,19 +50,25 @@ def build_consumer(
     sinks: Iterable[AlertSink] = (),
     **config: Any,
 ) -> LineageConsumer:
-    """A ready consumer; ``store``/``codec``/``policies`` override what the settings say."""
+    """A ready consumer; ``store``/``codec``/``policies`` override what the settings say.
+
+    Consent state is not loaded here: the consumer reads the consent ledger of
+    each partition when the group assigns it, and drops it when it goes.
+    """
     store = store or connect(settings.store)
     migrate(store)
     policies = policies or load_policies(settings.policy.path)
-    from jejak.lineage.store.retention import retention_alerts
+    from jejak.lineage.store.retention import raise_retention_alerts
 
+    checkpointer = open_checkpointer(settings, store)
     return LineageConsumer(
         consumer_config(settings.kafka, **config),
         store=store,
         decoder=codec or Codec.from_settings(settings.schemas),
-        evaluator=warm_evaluator(store, policies),
+        evaluator=Evaluator(policies),
         severity=lambda reasons: highest_severity(tuple(reasons)),
         summary=alert_summary,
         sinks=sinks,
-        monitor=lambda: retention_alerts(store, policies),
+        monitor=lambda: raise_retention_alerts(store, policies, checkpointer),
+        checkpointer=checkpointer,
     )

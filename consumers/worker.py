@@ -9,14 +9,28 @@ One batch at a time, in partition order:
 2. judge every decoded event against the policy in force at its ``occurred_at``
    (the evaluator keeps each subject's consent ledger; all of one subject's
    events share a partition, so they arrive in order);
-3. write the batch to the store (one insert per table) and publish the batch's
-   alerts and dead letters, and wait until both are durable;
-4. only then commit the offsets.
+3. give each event the next place in its partition's hash chain and write the
+   batch to the store (one column-oriented insert into the event log; the
+   derived tables follow inside ClickHouse), publish the batch's alerts and
+   dead letters, and wait until both are durable;
+4. only then commit the offsets; sign a checkpoint of each partition's log
+   when one is due (and whenever the consumer stops or loses a partition).
 
-A crash between 3 and 4 makes Kafka deliver the batch again: the store's
-tables fold the replay by event id, so nothing accepted is lost and nothing is
-counted twice. A failed store write is retried (with backoff) with the same
-rows; the batch is never re-evaluated, so consent state is applied once.
+A crash between 3 and 4 makes Kafka deliver the batch again: messages at or
+below the offset the store already holds for their partition are not written
+again (their alerts are published again from the store), and an event id the
+log already holds (a producer's re-send) is skipped, so nothing accepted is
+lost and nothing is stored twice. A failed store write is retried (with
+backoff) with the same rows; the batch is never re-evaluated, so consent state
+is applied once.
+
+State follows the partitions: when partitions are assigned, their chain heads
+and their subjects' consent ledgers are read from the store; when they are
+revoked, their heads are signed and dropped, with their subjects' states.
+
+A subject id that is not in pseudonym form never reaches the store: the
+message is dead-lettered as ``not_pseudonymous`` without its key and value
+(which carry the raw id), naming only where it came from.
 """
 
 from __future__ import annotations
@@ -32,10 +46,14 @@ from types import FrameType
 from typing import Any, Protocol
 
 from jejak.errors import BrokerError, JejakError, StoreError, UndecodableEvent
+from jejak.lineage.store.chain import LogHead, load_heads
+from jejak.lineage.store.checkpoints import Checkpointer
 from jejak.lineage.store.client import Store
+from jejak.lineage.store.queries import alerts_of_events, consent_ledger, stored_event_ids
 from jejak.lineage.store.writer import AlertRow, Batch, Origin, VerdictLike, write_batch
 from jejak.schemas.codec import RegistryUnavailable
 from jejak.schemas.models import Disclosure, Event, Use
+from jejak.schemas.pseudonym import is_pseudonym
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +66,8 @@ class Decoder(Protocol):
 
 class EvaluatorLike(Protocol):
     def evaluate(self, event: Event) -> VerdictLike: ...
+    def load_ledger(self, subject_id: str, scope: str, action: str, at: Any) -> None: ...
+    def forget(self, subject_id: str) -> None: ...
 
 
 class AlertSink(Protocol):
@@ -82,6 +102,9 @@ class ConsumerStats:
     alerts: int = 0
     batches: int = 0
     store_retries: int = 0
+    replayed: int = 0
+    duplicates: int = 0
+    checkpoints: int = 0
     decisions: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -97,8 +120,14 @@ class ConsumerStats:
             "alerts": self.alerts,
             "batches": self.batches,
             "store_retries": self.store_retries,
+            "replayed": self.replayed,
+            "duplicates": self.duplicates,
+            "checkpoints": self.checkpoints,
             "decisions": dict(self.decisions),
         }
+
+
+NOT_PSEUDONYMOUS = "not_pseudonymous"
 
 
 def decode_message(
@@ -119,7 +148,19 @@ def decode_message(
     delay, deadline = 0.5, time.monotonic() + retry_for_s
     while True:
         try:
-            return Decoded(decoder.decode(value), origin)
+            event = decoder.decode(value)
+            if not is_pseudonym(event.subject_id):
+                # the key and the value carry the raw id: neither is kept anywhere
+                return Undecodable(
+                    NOT_PSEUDONYMOUS,
+                    "subject_id is not in pseudonym form (ps1_...); the SDK pseudonymises "
+                    "raw ids: the message is withheld, see its origin",
+                    origin,
+                    None,
+                    None,
+                    headers,
+                )
+            return Decoded(event, origin)
         except RegistryUnavailable:
             if time.monotonic() > deadline:
                 raise
@@ -191,6 +232,7 @@ class LineageConsumer:
         summary: Callable[[Event, Any], str],
         sinks: Iterable[AlertSink] = (),
         monitor: Callable[[], Sequence[AlertRow]] | None = None,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
         self.config = config
         self.monitor = monitor
@@ -201,19 +243,72 @@ class LineageConsumer:
         self.severity = severity
         self.summary = summary
         self.sinks = list(sinks)
+        self.checkpointer = checkpointer
         self.stats = ConsumerStats()
         self._stop = threading.Event()
         self._consumer: Any = None
         self._producer: Any = None
         self._delivery_errors: list[str] = []
         self._assigned_at: float | None = None
+        self.heads: dict[tuple[str, int], LogHead] = {}
+        self._subjects: dict[tuple[str, int], set[str]] = {}
+
+    # -- partitions come and go: state follows them ------------------------------------------
+    def assign(self, topic: str, partitions: Sequence[int]) -> None:
+        """Read the chain heads and the consent ledgers of newly assigned partitions."""
+        fresh = [p for p in partitions if (topic, p) not in self.heads]
+        if not fresh:
+            return
+        for p, head in load_heads(self.store, topic, fresh).items():
+            self.heads[(topic, p)] = head
+            self._subjects[(topic, p)] = set()
+        loaded = 0
+        for p, subject, scope, action, at in consent_ledger(self.store, topic, fresh):
+            self.evaluator.load_ledger(subject, scope, action, at)
+            self._subjects[(topic, p)].add(subject)  # whose state to drop on revoke
+            loaded += 1
+        log.info(
+            "assigned %s partition(s) %s: %d consent-ledger entries loaded",
+            topic,
+            fresh,
+            loaded,
+        )
+
+    def revoke(self, topic: str, partitions: Sequence[int]) -> None:
+        """Sign the heads of partitions going away, and drop their state."""
+        gone = [(topic, p) for p in partitions if (topic, p) in self.heads]
+        if self.checkpointer is not None and gone:
+            self.stats.checkpoints += self.checkpointer.sign([self.heads[k] for k in gone])
+        for key in gone:
+            del self.heads[key]
+            for subject in self._subjects.pop(key, set()):
+                self.evaluator.forget(subject)
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         # the idle clock starts once the group has given us partitions: joining a
         # group on a freshly started broker can take longer than any idle timeout
         if self._assigned_at is None:
             self._assigned_at = time.monotonic()
-        log.info("assigned %d partition(s)", len(partitions))
+        by_topic: dict[str, list[int]] = {}
+        for tp in partitions:
+            by_topic.setdefault(tp.topic, []).append(tp.partition)
+        for topic, ps in by_topic.items():
+            self.assign(topic, ps)
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        by_topic: dict[str, list[int]] = {}
+        for tp in partitions:
+            by_topic.setdefault(tp.topic, []).append(tp.partition)
+        for topic, ps in by_topic.items():
+            self.revoke(topic, ps)
+
+    def _head(self, origin: Origin) -> LogHead:
+        key = (origin.topic, origin.partition)
+        head = self.heads.get(key)
+        if head is None:  # a message of a partition not announced (manual assignment, tests)
+            self.assign(origin.topic, [origin.partition])
+            head = self.heads[key]
+        return head
 
     # -- lifecycle -------------------------------------------------------------------------
     def _open(self) -> None:
@@ -231,7 +326,12 @@ class LineageConsumer:
                     "max.poll.interval.ms": 600_000,
                 }
             )
-            self._consumer.subscribe([self.config.topic], on_assign=self._on_assign)
+            self._consumer.subscribe(
+                [self.config.topic],
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_revoke,
+            )
         if self._producer is None:
             self._producer = Producer(
                 {
@@ -257,7 +357,19 @@ class LineageConsumer:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
+    def sign_checkpoints(self) -> int:
+        """Sign every log head with unsigned rows now (the consumer does so when it stops)."""
+        if self.checkpointer is None:
+            return 0
+        n = self.checkpointer.sign(self.heads.values())
+        self.stats.checkpoints += n
+        return n
+
     def close(self) -> None:
+        try:
+            self.sign_checkpoints()
+        except JejakError:
+            log.exception("signing the final checkpoints failed; the next start signs them")
         if self._producer is not None:
             self._producer.flush(30)
             self._producer = None
@@ -308,12 +420,17 @@ class LineageConsumer:
                 elif now - started > self.config.assignment_timeout_s:
                     log.warning("no partitions assigned within %.0fs", now - started)
                     break
+            self._maybe_checkpoint()
             self._maybe_monitor()
             if max_messages is not None and self.stats.messages >= max_messages:
                 break
         if self.config.monitor_interval_s is not None and self.stats.messages:
             self.run_monitor()  # a bounded run checks what it wrote before it returns
         return self.stats
+
+    def _maybe_checkpoint(self) -> None:
+        if self.checkpointer is not None:
+            self.stats.checkpoints += self.checkpointer.sign_due(self.heads.values())
 
     def _maybe_monitor(self) -> None:
         interval = self.config.monitor_interval_s
@@ -326,17 +443,13 @@ class LineageConsumer:
         self.run_monitor()
 
     def run_monitor(self) -> int:
-        """Run the monitor now: its new alerts go to the store, the alerts topic and the sinks."""
+        """Run the monitor now: its new alerts are journalled, published and sent to the sinks."""
         if self.monitor is None:
             return 0
         self._open()
-        alerts = list(self.monitor())
+        alerts = list(self.monitor())  # the monitor journals them (chained) in the store
         if not alerts:
             return 0
-        batch = Batch()
-        for alert in alerts:
-            batch.add_alert(alert)
-        self._write(batch)
         self._publish(alerts, [])
         self._send_to_sinks(alerts)
         self.stats.alerts += len(alerts)
@@ -352,28 +465,58 @@ class LineageConsumer:
 
     def process(self, msgs: Sequence[Any]) -> None:
         """One batch: decode, evaluate, write, publish, then commit. See the module docstring."""
-        batch = Batch()
         dead: list[Undecodable] = []
+        decoded: list[Decoded] = []
+        replayed: list[str] = []
         for msg in msgs:
             item = decode_message(self.decoder, msg)
             if isinstance(item, Undecodable):
                 dead.append(item)
-                batch.add_dead_letter(item.origin, item.key, item.reason, item.detail, item.value)
-                continue
+            elif item.origin.offset <= self._head(item.origin).last_offset:
+                replayed.append(item.event.event_id)  # written before a crash: not again
+            else:
+                decoded.append(item)
+        known = stored_event_ids(self.store, [d.event.event_id for d in decoded])
+        batch = Batch()
+        for item in dead:
+            batch.add_dead_letter(item.origin, item.key, item.reason, item.detail, item.value)
+        touched: dict[tuple[str, int], tuple[int, int, bytes, Any]] = {}
+        for item in decoded:
             event = item.event
+            if event.event_id in known:
+                self.stats.duplicates += 1  # a producer's re-send of a stored event
+                continue
+            known.add(event.event_id)
+            head = self._head(item.origin)
+            key = (item.origin.topic, item.origin.partition)
+            if key not in touched:
+                touched[key] = (head.next_seq, head.last_offset, head.prev_hash, head.tree.copy())
             verdict = self.evaluator.evaluate(event)
-            batch.add(event, verdict, item.origin)
+            if event.kind in _STATE_KINDS:
+                self._subjects.setdefault(key, set()).add(event.subject_id)
             self.stats.decisions[verdict.decision] = (
                 self.stats.decisions.get(verdict.decision, 0) + 1
             )
+            severity = summary = ""
             if verdict.decision == "violation" and verdict.reasons:
-                batch.add_alert(make_alert(event, verdict, self.severity, self.summary))
-        self._write(batch)
-        self._publish(batch.alerts, dead)
+                alert = make_alert(event, verdict, self.severity, self.summary)
+                batch.add_alert(alert)
+                severity, summary = alert.severity, alert.summary
+            batch.add(head, event, verdict, item.origin, severity, summary)
+        try:
+            self._write(batch)
+        except BaseException:
+            for key, (seq, offset, prev, tree) in touched.items():  # nothing was written
+                head = self.heads[key]
+                head.next_seq, head.last_offset, head.prev_hash, head.tree = seq, offset, prev, tree
+            raise
+        again = alerts_of_events(self.store, replayed) if replayed else []
+        self._publish([*again, *batch.alerts], dead)
         self._send_to_sinks(batch.alerts)
         self._commit(msgs)
         self.stats.messages += len(msgs)
         self.stats.events += len(batch.events)
+        self.stats.replayed += len(replayed)
         self.stats.dead_letters += len(dead)
         self.stats.alerts += len(batch.alerts)
         self.stats.batches += 1
@@ -405,11 +548,12 @@ class LineageConsumer:
         for alert in alerts:
             producer.produce(
                 self.config.alerts_topic,
-                key=alert.subject_id.encode(),
+                key=alert.alert_id.encode(),
                 value=json.dumps(alert.to_dict(), ensure_ascii=False).encode(),
                 headers=[
                     ("jejak.severity", alert.severity.encode()),
                     ("jejak.reason", alert.reason.encode()),
+                    ("jejak.subject", alert.subject_id.encode()),
                 ],
                 on_delivery=self._on_delivery,
             )
@@ -448,3 +592,6 @@ class LineageConsumer:
             )
         offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
         self._consumer.commit(offsets=offsets, asynchronous=False)
+
+
+_STATE_KINDS = frozenset({"consent", "policy_accepted", "account_closed"})

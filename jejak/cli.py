@@ -33,6 +33,14 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "query": ("jejak.lineage.cli:query", "Ask the lineage store the compliance questions."),
     "serve": ("jejak.lineage.cli:serve", "Serve the query API and web page over the store."),
     "demo": ("jejak.consumers.demo:demo", "Replay a day of traffic through the whole pipeline."),
+    "verify": (
+        "jejak.lineage.store.cli:verify",
+        "Recompute the store's hash chains and signed checkpoints; write inclusion proofs.",
+    ),
+    "erase": (
+        "jejak.lineage.store.cli:erase",
+        "Erase a data subject from the store, keeping the trail verifiable.",
+    ),
     "trust": ("jejak.lineage.trust.cli:trust", "The key that signs the store's checkpoints."),
     "verify-proof": (
         "jejak.lineage.trust.cli:verify_proof_command",

@@ -35,8 +35,7 @@ def open_service(database: str | None, api: str | None) -> Iterator[QueryService
         yield RemoteQueries(url)
         return
     from jejak.lineage.policy import load_policies
-    from jejak.lineage.store import connect
-    from jejak.lineage.store.schema import migrate
+    from jejak.lineage.store import connect, migrate
 
     try:
         store = connect(settings.store, database)

@@ -16,6 +16,7 @@ a verdict.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 
 from jejak.lineage.policy.compiled import Policy, PolicySet
 from jejak.lineage.policy.engine import evaluate
@@ -70,6 +71,19 @@ class Evaluator:
     def load(self, state: SubjectState) -> None:
         """Put a state rebuilt elsewhere (from the store) in place of what is held."""
         self._put(state)
+
+    def load_ledger(self, subject_id: str, scope: str, action: str, at: datetime) -> None:
+        """Replay one entry of a stored consent ledger (in stream order) into the subject's state.
+
+        ``action`` is ``granted``, ``withdrawn`` or ``closed`` (an account closure).
+        """
+        state = self._state(subject_id)
+        if state is None:
+            state = self._put(SubjectState(subject_id))
+        if action == "closed":
+            state.close(at)
+        else:
+            state.record(scope, action == "granted", at)
 
     def forget(self, subject_id: str) -> None:
         self._states.pop(subject_id, None)

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 from jejak.errors import ConfigError, StoreError
+from jejak.lineage.store.tables import Table
 from jejak.settings import StoreSettings, redact_dsn
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,16 @@ def _open(dsn: str) -> Any:
     )
 
 
+_TYPE_CACHE: dict[str, list[Any]] = {}
+
+
+def _types(table: Table, get_from_name: Any) -> list[Any]:
+    types = _TYPE_CACHE.get(table.name)
+    if types is None:
+        types = _TYPE_CACHE[table.name] = [get_from_name(t) for t in table.written_types]
+    return types
+
+
 def database_from_dsn(dsn: str) -> str | None:
     """The database named in an http(s) DSN's path, if any."""
     parts = urlsplit(dsn)
@@ -98,10 +109,21 @@ class Store:
     def _fail(self, what: str, exc: Exception) -> StoreError:
         return StoreError(f"{what} on {self.redacted_dsn} failed: {_scrub(str(exc), self._dsn)}")
 
-    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+    def _sql(self, sql: str) -> str:
+        # {db} stands for jejak's database (a checked identifier) in every statement
+        return sql.replace("{db}", self.database)
+
+    def command(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Any:
         with self._lock:
             try:
-                return self._client.command(sql, parameters=parameters)
+                return self._client.command(
+                    self._sql(sql), parameters=parameters, settings=settings
+                )
             except Exception as exc:
                 raise self._fail("command", exc) from None
 
@@ -109,28 +131,90 @@ class Store:
         """Rows as dicts (column name -> value)."""
         with self._lock:
             try:
-                result = self._client.query(sql, parameters=parameters)
+                result = self._client.query(self._sql(sql), parameters=parameters)
             except Exception as exc:
                 raise self._fail("query", exc) from None
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
-    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+    def query_columns(
+        self, sql: str, parameters: dict[str, Any] | None = None, *, width: int
+    ) -> list[Sequence[Any]]:
+        """The ``width`` columns of the answer, whole (empty ones when no row matched).
+
+        For reads of many rows of few columns: no dict per row.
+        """
+        with self._lock:
+            try:
+                result = self._client.query(self._sql(sql), parameters=parameters)
+            except Exception as exc:
+                raise self._fail("query", exc) from None
+        columns = list(result.result_columns) if result.row_count else []
+        return columns or [[] for _ in range(width)]
+
+    def stream_columns(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> Iterator[Sequence[Sequence[Any]]]:
+        """Blocks of whole columns, for scans too large to hold at once (``jejak verify``).
+
+        The store's lock is held while the stream is read: consume it promptly.
+        """
+        with self._lock:
+            try:
+                with self._client.query_column_block_stream(
+                    self._sql(sql), parameters=parameters
+                ) as stream:
+                    yield from stream
+            except StoreError:
+                raise
+            except Exception as exc:
+                raise self._fail("query", exc) from None
+
+    def insert_rows(
+        self, table: Table, rows: Sequence[Sequence[Any]], *, dedup_token: str | None = None
+    ) -> None:
+        """Insert rows given in ``table``'s written column order, column-oriented, typed.
+
+        The column names and types come from the declaration, so clickhouse-connect
+        does not ask the server to ``DESCRIBE`` the table first.
+        """
         if not rows:
             return
+        from clickhouse_connect.datatypes.registry import get_from_name
+
+        types = _types(table, get_from_name)
+        columns = list(zip(*rows, strict=True))
+        # a retried insert with the same token is dropped, and so are the rows its
+        # materialized views would derive from it
+        settings = (
+            {
+                "insert_deduplication_token": dedup_token,
+                "deduplicate_blocks_in_dependent_materialized_views": 1,
+            }
+            if dedup_token
+            else None
+        )
         with self._lock:
             try:
                 self._client.insert(
-                    f"{self.database}.{check_identifier(table)}",
-                    rows,
-                    column_names=list(columns),
+                    f"{self.database}.{check_identifier(table.name)}",
+                    columns,
+                    column_names=table.written_names,
+                    column_types=types,
+                    column_oriented=True,
+                    settings=settings,
                 )
             except Exception as exc:
-                raise self._fail(f"insert into {table}", exc) from None
+                raise self._fail(f"insert into {table.name}", exc) from None
 
     def ensure_database(self) -> None:
         on_cluster = f" ON CLUSTER {self.cluster}" if self.cluster else ""
         self.command(f"CREATE DATABASE IF NOT EXISTS {self.database}{on_cluster}")
+
+    def drop_database(self) -> None:
+        """Drop jejak's database and everything in it (the demo starts afresh)."""
+        on_cluster = f" ON CLUSTER {self.cluster}" if self.cluster else ""
+        self.command(f"DROP DATABASE IF EXISTS {self.database}{on_cluster} SYNC")
 
     def close(self) -> None:
         with self._lock:

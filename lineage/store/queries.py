@@ -1,8 +1,10 @@
 """The compliance questions, answered from the lineage store.
 
-The command line (and later the HTTP API) are thin adapters over these
-functions; no SQL lives anywhere else. Every read folds at-least-once replays
-(``FINAL``), so a re-delivered event counts once.
+The command line and the HTTP API are thin adapters over these functions; no
+SQL lives outside the store package. The event log holds each event once (the
+consumer skips what it already wrote), so reads need no ``FINAL``; the derived
+tables are filled from it by ClickHouse (:mod:`jejak.lineage.store.tables`).
+Every line of a subject report names the event ids it rests on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any
 
 from jejak.lineage.policy.taxonomy import within
 from jejak.lineage.store.client import Store
-from jejak.schemas.models import Event, format_timestamp
+from jejak.lineage.store.writer import AlertRow
+from jejak.schemas.models import format_timestamp
 
 
 def _utc(value: Any) -> Any:
@@ -36,7 +39,7 @@ def plain(value: Any) -> Any:
 
 
 def _rows(store: Store, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    rows = store.query(sql.replace("{db}", store.database), params)
+    rows = store.query(sql, params)
     return [{k: _utc(v) for k, v in row.items()} for row in rows]
 
 
@@ -89,8 +92,9 @@ def subject_report(store: Store, subject_id: str) -> SubjectReport:
         """SELECT category, source, source_partner, count() AS times,
                   min(occurred_at) AS first_at, max(occurred_at) AS last_at,
                   arraySort(groupUniqArray(basis)) AS bases,
-                  countIf(decision = 'violation') AS violations
-           FROM {db}.lineage FINAL
+                  countIf(decision = 'violation') AS violations,
+                  arraySort(groupUniqArray(event_id)) AS event_ids
+           FROM {db}.lineage
            WHERE subject_id = {s:String} AND kind = 'collection'
            GROUP BY category, source, source_partner ORDER BY category, source""",
         p,
@@ -100,8 +104,9 @@ def subject_report(store: Store, subject_id: str) -> SubjectReport:
         """SELECT purpose, arraySort(groupUniqArray(category)) AS categories,
                   uniqExact(event_id) AS times, max(occurred_at) AS last_at,
                   arraySort(groupUniqArray(basis)) AS bases,
-                  uniqExactIf(event_id, decision = 'violation') AS violations
-           FROM {db}.lineage FINAL
+                  uniqExactIf(event_id, decision = 'violation') AS violations,
+                  arraySort(groupUniqArray(event_id)) AS event_ids
+           FROM {db}.lineage
            WHERE subject_id = {s:String} AND kind = 'use'
            GROUP BY purpose ORDER BY purpose""",
         p,
@@ -112,25 +117,27 @@ def subject_report(store: Store, subject_id: str) -> SubjectReport:
                   arraySort(groupUniqArray(category)) AS categories,
                   uniqExact(event_id) AS times, max(occurred_at) AS last_at,
                   arraySort(groupUniqArray(basis)) AS bases,
-                  uniqExactIf(event_id, decision = 'violation') AS violations
-           FROM {db}.lineage FINAL
+                  uniqExactIf(event_id, decision = 'violation') AS violations,
+                  arraySort(groupUniqArray(event_id)) AS event_ids
+           FROM {db}.lineage
            WHERE subject_id = {s:String} AND kind = 'disclosure'
            GROUP BY recipient_id, recipient_kind, purpose ORDER BY recipient_id, purpose""",
         p,
     )
     deleted = _rows(
         store,
-        """SELECT category, max(occurred_at) AS deleted_at
-           FROM {db}.lineage FINAL
+        """SELECT category, max(occurred_at) AS deleted_at,
+                  arraySort(groupUniqArray(event_id)) AS event_ids
+           FROM {db}.lineage
            WHERE subject_id = {s:String} AND kind = 'deletion'
            GROUP BY category ORDER BY category""",
         p,
     )
     consents = _rows(
         store,
-        """SELECT scope, argMax(action, (occurred_at, ingested_at)) AS action,
-                  max(occurred_at) AS since
-           FROM {db}.consents FINAL WHERE subject_id = {s:String}
+        """SELECT scope, argMax(action, (occurred_at, partition, seq)) AS action,
+                  max(occurred_at) AS since, arraySort(groupArray(event_id)) AS event_ids
+           FROM {db}.consents WHERE subject_id = {s:String} AND scope != ''
            GROUP BY scope ORDER BY scope""",
         p,
     )
@@ -138,7 +145,7 @@ def subject_report(store: Store, subject_id: str) -> SubjectReport:
         store,
         """SELECT v.event_id AS event_id, v.kind AS kind, v.occurred_at AS occurred_at,
                   v.reasons AS reasons, v.policy_version AS policy_version
-           FROM {db}.verdicts AS v FINAL
+           FROM {db}.events AS v
            WHERE v.subject_id = {s:String} AND v.decision = 'violation'
            ORDER BY v.occurred_at""",
         p,
@@ -147,7 +154,7 @@ def subject_report(store: Store, subject_id: str) -> SubjectReport:
         store,
         """SELECT count() AS events, minIf(occurred_at, kind = 'account_closed') AS closed,
                   countIf(kind = 'account_closed') AS closures
-           FROM {db}.events FINAL WHERE subject_id = {s:String}""",
+           FROM {db}.events WHERE subject_id = {s:String}""",
         p,
     )[0]
     return SubjectReport(
@@ -187,7 +194,7 @@ def disclosures(
         "arraySort(groupUniqArray(basis)) AS bases, "
         "uniqExactIf(event_id, decision = 'violation') AS violations, "
         "min(occurred_at) AS first_at, max(occurred_at) AS last_at "
-        "FROM {db}.lineage FINAL WHERE kind = 'disclosure'" + where + " "
+        "FROM {db}.lineage WHERE kind = 'disclosure'" + where + " "
         "GROUP BY recipient_id, recipient_kind, purpose "
         "ORDER BY violations DESC, disclosures DESC, recipient_id",
         params,
@@ -220,7 +227,7 @@ def violations(
         store,
         "SELECT alert_id, severity, reason, reasons, event_id, subject_id, kind, occurred_at, "
         "categories, purpose, recipient_id, recipient_kind, policy_version, summary "
-        "FROM {db}.alerts FINAL WHERE 1" + where + " "
+        "FROM {db}.alerts WHERE 1" + where + " "
         "ORDER BY multiIf(severity = 'critical', 0, severity = 'high', 1, "
         "severity = 'medium', 2, 3), occurred_at DESC LIMIT {limit:UInt32}",
         params,
@@ -233,31 +240,29 @@ def alert_summary(store: Store) -> list[dict[str, Any]]:
         store,
         "SELECT severity, reason, count() AS alerts, uniqExact(subject_id) AS subjects, "
         "min(occurred_at) AS first_at, max(occurred_at) AS last_at "
-        "FROM {db}.alerts FINAL GROUP BY severity, reason "
+        "FROM {db}.alerts GROUP BY severity, reason "
         "ORDER BY multiIf(severity = 'critical', 0, severity = 'high', 1, "
         "severity = 'medium', 2, 3), alerts DESC",
     )
 
 
 def totals(store: Store) -> dict[str, Any]:
-    """Counts per decision and per kind: the store at a glance."""
-    by_decision = {
-        r["decision"]: int(r["n"])
-        for r in _rows(
-            store, "SELECT decision, count() AS n FROM {db}.verdicts FINAL GROUP BY decision"
-        )
-    }
-    by_kind = {
-        r["kind"]: int(r["n"])
-        for r in _rows(store, "SELECT kind, count() AS n FROM {db}.events FINAL GROUP BY kind")
-    }
+    """Counts per decision and per kind: the store at a glance (from the daily aggregates)."""
+    by_decision: dict[str, int] = {}
+    by_kind: dict[str, int] = {}
+    for r in _rows(
+        store,
+        "SELECT kind, decision, sum(events) AS n FROM {db}.daily_stats GROUP BY kind, decision",
+    ):
+        by_decision[r["decision"]] = by_decision.get(r["decision"], 0) + int(r["n"])
+        by_kind[r["kind"]] = by_kind.get(r["kind"], 0) + int(r["n"])
     dead = _rows(store, "SELECT count() AS n FROM {db}.dead_letters FINAL")[0]["n"]
-    subjects = _rows(store, "SELECT uniqExact(subject_id) AS n FROM {db}.events FINAL")[0]["n"]
+    subjects = _rows(store, "SELECT uniqExact(subject_id) AS n FROM {db}.events")[0]["n"]
     return {
         "events": sum(by_kind.values()),
         "subjects": int(subjects),
-        "by_decision": by_decision,
-        "by_kind": by_kind,
+        "by_decision": dict(sorted(by_decision.items())),
+        "by_kind": dict(sorted(by_kind.items())),
         "dead_letters": int(dead),
     }
 
@@ -280,8 +285,8 @@ def retention_overdue(
     period = after_closure if callable(after_closure) else (lambda _at: after_closure)
     closed = _rows(
         store,
-        "SELECT subject_id, min(occurred_at) AS closed_at FROM {db}.events FINAL "
-        "WHERE kind = 'account_closed' GROUP BY subject_id",
+        "SELECT subject_id, min(occurred_at) AS closed_at FROM {db}.consents "
+        "WHERE action = 'closed' GROUP BY subject_id",
     )
     if not closed:
         return []
@@ -289,14 +294,14 @@ def retention_overdue(
     collected = _rows(
         store,
         "SELECT subject_id, category, max(occurred_at) AS last_collected_at "
-        "FROM {db}.lineage FINAL WHERE kind = 'collection' AND subject_id IN {ids:Array(String)} "
+        "FROM {db}.lineage WHERE kind = 'collection' AND subject_id IN {ids:Array(String)} "
         "GROUP BY subject_id, category",
         {"ids": subjects},
     )
     deleted = _rows(
         store,
         "SELECT subject_id, category, max(occurred_at) AS deleted_at "
-        "FROM {db}.lineage FINAL WHERE kind = 'deletion' AND subject_id IN {ids:Array(String)} "
+        "FROM {db}.lineage WHERE kind = 'deletion' AND subject_id IN {ids:Array(String)} "
         "GROUP BY subject_id, category",
         {"ids": subjects},
     )
@@ -344,43 +349,75 @@ def subjects_with_violations(store: Store, limit: int = 10) -> Sequence[dict[str
         store,
         "SELECT subject_id, count() AS violations, "
         "countIf(reason = 'disclosure_without_consent') AS without_consent "
-        "FROM {db}.alerts FINAL GROUP BY subject_id "
+        "FROM {db}.alerts GROUP BY subject_id "
         "ORDER BY without_consent DESC, violations DESC, subject_id LIMIT {n:UInt32}",
         {"n": limit},
     )
 
 
-STATE_KINDS = ("consent", "policy_accepted", "account_closed")
+def consent_ledger(
+    store: Store, topic: str, partitions: Sequence[int]
+) -> Iterator[tuple[int, str, str, str, datetime]]:
+    """The consent ledger of these partitions' subjects, in stream order.
 
-
-def state_events(store: Store, batch_rows: int = 50_000) -> Iterator[Event]:
-    """Every stored event that changes a subject's consent state, oldest first.
-
-    A restarted consumer replays these into its evaluator, so consent is judged
-    as of each event's time exactly as before the restart. Read in pages so the
-    memory held at once is bounded.
+    ``(partition, subject_id, scope, action, occurred_at)`` with ``action`` one of
+    granted, withdrawn, closed (an account closure). A consumer replays these
+    into its evaluator when it is assigned the partitions, so consent is judged
+    exactly as before a restart or a rebalance. Read from the derived consent
+    table (a few columns of the few state-changing events), never from the
+    whole log.
     """
-    from jejak.schemas.models import event_from_json
+    if not partitions:
+        return
+    columns = store.query_columns(
+        "SELECT partition, subject_id, scope, action, occurred_at FROM {db}.consents "
+        "WHERE topic = {t:String} AND partition IN {ps:Array(Int32)} "
+        "ORDER BY partition, seq",
+        {"t": topic, "ps": list(partitions)},
+        width=5,
+    )
+    for p, subject, scope, action, at in zip(*columns, strict=True):
+        yield int(p), subject, scope, action, _utc(at)
 
-    last: tuple[Any, str] | None = None
-    while True:
-        params: dict[str, Any] = {"kinds": list(STATE_KINDS), "n": batch_rows}
-        after = ""
-        if last is not None:
-            after = " AND (occurred_at, event_id) > ({at:DateTime64(3, 'UTC')}, {id:String})"
-            params["at"], params["id"] = last
-        rows = _rows(
-            store,
-            "SELECT event_id, occurred_at, payload FROM {db}.events FINAL "  # noqa: S608 - constant SQL, values bound
-            "WHERE kind IN {kinds:Array(String)}" + after + " "
-            "ORDER BY occurred_at, event_id LIMIT {n:UInt32}",
-            params,
-        )
-        for row in rows:
-            yield event_from_json(row["payload"])
-        if len(rows) < batch_rows:
-            return
-        last = (rows[-1]["occurred_at"], rows[-1]["event_id"])
+
+def alerts_of_events(store: Store, event_ids: Sequence[str]) -> list[AlertRow]:
+    """The alerts the store holds for these events (to publish again after a crash)."""
+    rows = _rows(
+        store,
+        "SELECT alert_id, event_id, subject_id, kind, occurred_at, severity, reason, reasons, "
+        "categories, purpose, recipient_id, recipient_kind, policy_version, summary "
+        "FROM {db}.alerts WHERE event_id IN {ids:Array(String)} ORDER BY occurred_at, alert_id",
+        {"ids": list(event_ids)},
+    )
+    return [
+        AlertRow(**{**r, "reasons": tuple(r["reasons"]), "categories": tuple(r["categories"])})
+        for r in rows
+    ]
+
+
+def stored_event_ids(store: Store, ids: Sequence[str]) -> set[str]:
+    """Which of these event ids the event log already holds (a producer's re-send)."""
+    if not ids:
+        return set()
+    columns = store.query_columns(
+        "SELECT event_id FROM {db}.events WHERE event_id IN {ids:Array(String)}",
+        {"ids": list(ids)},
+        width=1,
+    )
+    return set(columns[0])
+
+
+def verdicts(store: Store, event_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The verdict of each stored event (or of these events), in stream order."""
+    where, params = "", {}
+    if event_ids is not None:
+        where, params = " WHERE event_id IN {ids:Array(String)}", {"ids": list(event_ids)}
+    return _rows(
+        store,
+        "SELECT event_id, kind, occurred_at, decision, basis, reasons, policy_version "
+        "FROM {db}.events" + where + " ORDER BY topic, partition, seq",
+        params,
+    )
 
 
 def dead_letters(store: Store, limit: int = 100) -> list[dict[str, Any]]:

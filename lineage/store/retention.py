@@ -7,6 +7,7 @@ the day a deadline passes — so the monitor runs against the store, on a
 schedule (``jejak consume --retention-every SECONDS``) and on demand
 (``jejak query retention --raise``). Each overdue subject and category raises
 one alert, once: its id is stable, and ids already in the store are skipped.
+The alerts are records of the journal, chained like the event log.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 from jejak.errors import PolicyNotFound
 from jejak.lineage.policy import PolicySet, severity
 from jejak.lineage.store import queries as q
+from jejak.lineage.store.checkpoints import Checkpointer
 from jejak.lineage.store.client import Store
-from jejak.lineage.store.writer import AlertRow, Batch, write_batch
+from jejak.lineage.store.writer import AlertRow, alert_record, append_journal
 
 REASON = "retention_overdue"
 
@@ -72,9 +74,18 @@ def retention_alerts(
     return [a for a in alerts if a.alert_id not in known]
 
 
-def record(store: Store, alerts: list[AlertRow]) -> None:
-    """Write alerts to the store (replays fold by alert id)."""
-    batch = Batch()
-    for alert in alerts:
-        batch.add_alert(alert)
-    write_batch(store, batch)
+def record(store: Store, alerts: list[AlertRow], checkpointer: Checkpointer | None = None) -> None:
+    """Journal the alerts (chained); the alerts table derives them from the journal."""
+    append_journal(store, [alert_record(a) for a in alerts], checkpointer)
+
+
+def raise_retention_alerts(
+    store: Store,
+    policies: PolicySet,
+    checkpointer: Checkpointer | None = None,
+    now: datetime | None = None,
+) -> list[AlertRow]:
+    """The monitor's run: new ``retention_overdue`` alerts, journalled; returns them."""
+    alerts = retention_alerts(store, policies, now)
+    record(store, alerts, checkpointer)
+    return alerts

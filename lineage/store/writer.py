@@ -1,28 +1,43 @@
-"""Rows for the lineage store, built from an event and its verdict.
+"""The write side of the store: events into their partition's chain, journal records, dead letters.
 
-The writer is the one place that knows how an event becomes rows; the
-consumer batches them and writes a batch at a time (one insert per table per
-batch: ClickHouse wants few large inserts, not many small ones).
+The consumer builds a :class:`Batch` (rows in the declared column order of
+:data:`~jejak.lineage.store.tables.EVENTS`, chained as they are added) and
+:func:`write_batch` writes it with one column-oriented insert per table, with
+the column types known (no ``DESCRIBE`` per insert). The derived tables
+(lineage, consents, alerts, daily aggregates) are filled by ClickHouse's
+materialized views from that one insert.
+
+A retried insert carries the same deduplication token, so an insert that did
+land although the client saw an error is not stored twice.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
-from jejak.lineage.store.client import Store
-from jejak.schemas.models import (
-    Collection,
-    Consent,
-    Deletion,
-    Disclosure,
-    Event,
-    PolicyAccepted,
-    Use,
-    format_timestamp,
+from jejak.lineage.store.chain import (
+    EVENT_CHAINER,
+    JOURNAL_CHAINER,
+    JOURNAL_LOG,
+    LogHead,
+    load_journal_head,
 )
+from jejak.lineage.store.client import Store
+from jejak.lineage.store.tables import DEAD_LETTERS, EVENTS, JOURNAL, Source, row_of
+from jejak.schemas.models import Event, format_timestamp
+
+if TYPE_CHECKING:
+    from jejak.lineage.store.checkpoints import Checkpointer
+
+_TOPIC = EVENTS.written_names.index("topic")
+_PARTITION = EVENTS.written_names.index("partition")
+_OFFSET = EVENTS.written_names.index("offset")
 
 
 class VerdictLike(Protocol):
@@ -49,7 +64,7 @@ class Origin:
 
 @dataclass(frozen=True, slots=True)
 class AlertRow:
-    """An alert as the store keeps it (the consumer also publishes it)."""
+    """An alert as it is published (the store derives its own copy from the event log)."""
 
     alert_id: str
     event_id: str
@@ -86,216 +101,62 @@ class AlertRow:
         }
 
 
-EVENT_COLUMNS = (
-    "event_id",
-    "kind",
-    "occurred_at",
-    "subject_id",
-    "producer_service",
-    "producer_version",
-    "trace_id",
-    "claimed_policy_version",
-    "payload",
-    "topic",
-    "partition",
-    "offset",
-)
-VERDICT_COLUMNS = (
-    "event_id",
-    "subject_id",
-    "kind",
-    "occurred_at",
-    "decision",
-    "basis",
-    "reasons",
-    "policy_version",
-)
-LINEAGE_COLUMNS = (
-    "event_id",
-    "subject_id",
-    "kind",
-    "occurred_at",
-    "category",
-    "source",
-    "source_partner",
-    "purpose",
-    "channel",
-    "public",
-    "recipient_id",
-    "recipient_kind",
-    "recipient_country",
-    "transfer",
-    "legal_request_ref",
-    "inputs",
-    "outputs",
-    "producer_service",
-    "decision",
-    "basis",
-    "reasons",
-    "policy_version",
-)
-CONSENT_COLUMNS = (
-    "event_id",
-    "subject_id",
-    "occurred_at",
-    "scope",
-    "action",
-    "producer_service",
-)
-ALERT_COLUMNS = (
-    "alert_id",
-    "event_id",
-    "subject_id",
-    "kind",
-    "occurred_at",
-    "severity",
-    "reason",
-    "reasons",
-    "categories",
-    "purpose",
-    "recipient_id",
-    "recipient_kind",
-    "policy_version",
-    "summary",
-)
-DEAD_LETTER_COLUMNS = ("topic", "partition", "offset", "key", "reason", "detail", "payload")
+@dataclass(frozen=True, slots=True)
+class JournalRecord:
+    """A record jejak makes itself; ``body`` is JSON-ready and names no personal value."""
+
+    record_kind: str
+    record_id: str
+    body: dict[str, Any]
+    subject_id: str = ""
+    recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def alert_record(alert: AlertRow) -> JournalRecord:
+    """A monitor alert as a journal record (the alerts table derives from it)."""
+    body = alert.to_dict()
+    body.pop("subject_id")
+    return JournalRecord("alert", f"alert:{alert.alert_id}", body, subject_id=alert.subject_id)
 
 
 @dataclass
 class Batch:
-    """Rows of one consumer batch, table by table."""
+    """What one consumer batch writes: event rows (chained), dead letters, alerts to publish."""
 
     events: list[list[Any]] = field(default_factory=list)
-    verdicts: list[list[Any]] = field(default_factory=list)
-    lineage: list[list[Any]] = field(default_factory=list)
-    consents: list[list[Any]] = field(default_factory=list)
-    alerts: list[AlertRow] = field(default_factory=list)
     dead_letters: list[list[Any]] = field(default_factory=list)
+    alerts: list[AlertRow] = field(default_factory=list)
+    leaves: int = 0
 
     def __len__(self) -> int:
         return len(self.events) + len(self.dead_letters)
 
-    def add(self, event: Event, verdict: VerdictLike, origin: Origin = Origin()) -> None:
-        """The rows of one evaluated event."""
-        producer = event.producer
-        service = producer.service if producer else ""
-        self.events.append(
-            [
-                event.event_id,
-                event.kind,
-                event.occurred_at,
-                event.subject_id,
-                service,
-                producer.version if producer else "",
-                event.trace_id or "",
-                event.policy_version or "",
-                # pydantic-core's serializer: half the cost of model_dump + json.dumps
-                event.model_dump_json(exclude_none=True),
-                origin.topic,
-                origin.partition,
-                origin.offset,
-            ]
-        )
-        reasons = list(verdict.reasons)
-        basis = verdict.basis or ""
-        self.verdicts.append(
-            [
-                event.event_id,
-                event.subject_id,
-                event.kind,
-                event.occurred_at,
-                verdict.decision,
-                basis,
-                reasons,
-                verdict.policy_version or "",
-            ]
-        )
-        if isinstance(event, Collection | Use | Disclosure | Deletion):
-            self._lineage(
-                event, verdict.decision, basis, reasons, verdict.policy_version or "", service
-            )
-        if isinstance(event, Consent):
-            self.consents.append(
-                [
-                    event.event_id,
-                    event.subject_id,
-                    event.occurred_at,
-                    event.scope,
-                    event.action,
-                    service,
-                ]
-            )
-        elif isinstance(event, PolicyAccepted):
-            self.consents.append(
-                [
-                    event.event_id,
-                    event.subject_id,
-                    event.occurred_at,
-                    f"policy:{event.policy_version}",
-                    "granted",
-                    service,
-                ]
-            )
-
-    def _lineage(
+    def add(
         self,
-        event: Collection | Use | Disclosure | Deletion,
-        decision: str,
-        basis: str,
-        reasons: list[str],
-        policy_version: str,
-        service: str,
+        head: LogHead,
+        event: Event,
+        verdict: VerdictLike,
+        origin: Origin,
+        severity: str = "",
+        summary: str = "",
     ) -> None:
-        source = source_partner = purpose = channel = ""
-        recipient_id = recipient_kind = recipient_country = transfer = legal_ref = ""
-        public = False
-        inputs: list[str] = []
-        outputs: list[str] = []
-        if isinstance(event, Collection):
-            source, source_partner = event.source, event.source_partner or ""
-        if isinstance(event, Use | Disclosure):
-            purpose = event.purpose
-        if isinstance(event, Use):
-            channel, public = event.channel or "", event.public
-        if isinstance(event, Disclosure):
-            recipient_id, recipient_kind = event.recipient.id, event.recipient.kind
-            recipient_country = event.recipient.country or ""
-            transfer, legal_ref = event.transfer, event.legal_request_ref or ""
-        if not isinstance(event, Deletion):
-            inputs, outputs = list(event.inputs), list(event.outputs)
-        for category in event.data_categories:
-            self.lineage.append(
-                [
-                    event.event_id,
-                    event.subject_id,
-                    event.kind,
-                    event.occurred_at,
-                    category,
-                    source,
-                    source_partner,
-                    purpose,
-                    channel,
-                    public,
-                    recipient_id,
-                    recipient_kind,
-                    recipient_country,
-                    transfer,
-                    legal_ref,
-                    inputs,
-                    outputs,
-                    service,
-                    decision,
-                    basis,
-                    reasons,
-                    policy_version,
-                ]
-            )
+        """The row of one evaluated event, given the next place in its partition's chain."""
+        row = row_of(Source(event, verdict, severity, summary))
+        row[_TOPIC], row[_PARTITION], row[_OFFSET] = origin.topic, origin.partition, origin.offset
+        EVENT_CHAINER.chain(head, row)
+        head.last_offset = max(head.last_offset, origin.offset)
+        self.events.append(row)
 
     def add_alert(self, alert: AlertRow) -> None:
         self.alerts.append(alert)
 
     def add_dead_letter(
-        self, origin: Origin, key: bytes | None, reason: str, detail: str, payload: bytes | None
+        self,
+        origin: Origin,
+        key: bytes | None,
+        reason: str,
+        detail: str,
+        payload: bytes | None,
     ) -> None:
         self.dead_letters.append(
             [
@@ -310,33 +171,66 @@ class Batch:
         )
 
 
+def _token(rows: Sequence[Sequence[Any]], row_hash_index: int) -> str:
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(bytes.fromhex(row[row_hash_index]))
+    return digest.hexdigest()
+
+
+_ROW_HASH = EVENTS.written_names.index("row_hash")
+
+
 def write_batch(store: Store, batch: Batch) -> None:
-    """One insert per table. Replays are folded by the tables' event-id keys."""
-    store.insert("events", batch.events, EVENT_COLUMNS)
-    store.insert("verdicts", batch.verdicts, VERDICT_COLUMNS)
-    store.insert("lineage", batch.lineage, LINEAGE_COLUMNS)
-    store.insert("consents", batch.consents, CONSENT_COLUMNS)
-    store.insert(
-        "alerts",
-        [
-            [
-                a.alert_id,
-                a.event_id,
-                a.subject_id,
-                a.kind,
-                a.occurred_at,
-                a.severity,
-                a.reason,
-                list(a.reasons),
-                list(a.categories),
-                a.purpose,
-                a.recipient_id,
-                a.recipient_kind,
-                a.policy_version,
-                a.summary,
-            ]
-            for a in batch.alerts
-        ],
-        ALERT_COLUMNS,
+    """One column-oriented insert per written table; a retry of the same batch is dropped."""
+    if batch.events:
+        store.insert_rows(EVENTS, batch.events, dedup_token=_token(batch.events, _ROW_HASH))
+    if batch.dead_letters:
+        store.insert_rows(DEAD_LETTERS, batch.dead_letters)
+
+
+def append_journal(
+    store: Store, records: Sequence[JournalRecord], checkpointer: Checkpointer | None = None
+) -> list[str]:
+    """Chain and write jejak's own records (one writer at a time); returns their record ids.
+
+    Journal records are few and each matters (an erasure, an alert): with a
+    checkpointer the journal's new head is signed at once.
+    """
+    if not records:
+        return []
+    head = load_journal_head(store)
+    rows: list[list[Any]] = []
+    names = JOURNAL.written_names
+    for record in records:
+        row: list[Any] = [None] * len(names)
+        row[names.index("record_id")] = record.record_id
+        row[names.index("record_kind")] = record.record_kind
+        row[names.index("recorded_at")] = record.recorded_at
+        row[names.index("subject_id")] = record.subject_id
+        row[names.index("body")] = json.dumps(record.body, sort_keys=True, ensure_ascii=False)
+        JOURNAL_CHAINER.chain(head, row)
+        rows.append(row)
+    store.insert_rows(
+        JOURNAL, rows, dedup_token=_token(rows, JOURNAL.written_names.index("row_hash"))
     )
-    store.insert("dead_letters", batch.dead_letters, DEAD_LETTER_COLUMNS)
+    if checkpointer is not None:
+        checkpointer.sign([head])
+    return [r.record_id for r in records]
+
+
+def new_record_id(kind: str) -> str:
+    return f"{kind}:{uuid.uuid4().hex}"
+
+
+__all__ = [
+    "JOURNAL_LOG",
+    "AlertRow",
+    "Batch",
+    "JournalRecord",
+    "Origin",
+    "VerdictLike",
+    "alert_record",
+    "append_journal",
+    "write_batch",
+]

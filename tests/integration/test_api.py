@@ -16,9 +16,9 @@ from jejak.cli import cli
 from jejak.lineage.api import QueryServer
 from jejak.lineage.policy import load_policies
 from jejak.lineage.service import LocalQueries, QueryError, RemoteQueries
-from jejak.lineage.store import connect
-from jejak.lineage.store.schema import migrate
-from jejak.lineage.store.writer import AlertRow, Batch, write_batch
+from jejak.lineage.store import connect, migrate
+from jejak.lineage.store.chain import LogHead
+from jejak.lineage.store.writer import Batch, Origin, write_batch
 from jejak.schemas.models import parse_event
 
 pytestmark = pytest.mark.integration
@@ -48,24 +48,13 @@ def server(clickhouse_dsn: str, store_database: str) -> Iterator[QueryServer]:
         }
     )
     batch = Batch()
-    batch.add(leak, V("violation", None, ("disclosure_without_consent",)))
-    batch.add_alert(
-        AlertRow(
-            alert_id="d1:disclosure_without_consent",
-            event_id="d1",
-            subject_id="ps1/odd id",
-            kind="disclosure",
-            occurred_at=datetime(2026, 5, 1, 10, tzinfo=UTC),
-            severity="critical",
-            reason="disclosure_without_consent",
-            reasons=("disclosure_without_consent",),
-            categories=("account.email",),
-            purpose="marketing.advertising",
-            recipient_id="broker-9",
-            recipient_kind="data_broker",
-            policy_version="2026.1",
-            summary="to a data broker",
-        )
+    batch.add(
+        LogHead("events/privacy.events/0"),
+        leak,
+        V("violation", None, ("disclosure_without_consent",)),
+        Origin("privacy.events", 0, 0),
+        "critical",
+        "to a data broker",
     )
     write_batch(store, batch)
     srv = QueryServer(LocalQueries(store, load_policies()), "127.0.0.1", 0).start()

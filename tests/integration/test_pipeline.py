@@ -16,17 +16,30 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from pydantic import SecretStr
 
 from jejak.consumers.pipeline import build_consumer
 from jejak.consumers.topics import ensure_topics
-from jejak.lineage.store import Store, connect
+from jejak.lineage.store import Store, connect, migrate
 from jejak.lineage.store import queries as q
-from jejak.lineage.store.schema import migrate
 from jejak.schemas.codec import Codec
-from jejak.schemas.models import event_from_json
+from jejak.schemas.models import Event, event_from_json
+from jejak.schemas.pseudonym import pseudonymize
 from jejak.settings import KafkaSettings, SdkSettings, Settings, StoreSettings
 
 pytestmark = pytest.mark.integration
+
+KEY = SecretStr("pipeline-test-key")
+
+
+def ps(raw: str) -> str:
+    return pseudonymize(raw, KEY)
+
+
+def pseudonymous(event: Event) -> Event:
+    """The contract's examples name subjects by raw ids; the SDK would pseudonymise them."""
+    return event.model_copy(update={"subject_id": ps(event.subject_id)})
+
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "unit" / "lineage" / "data"
 
@@ -72,7 +85,7 @@ def test_events_are_judged_stored_alerted_and_dead_lettered(settings: Settings) 
     ensure_topics(kafka)
     codec = Codec()
     events = [
-        event_from_json(line)
+        pseudonymous(event_from_json(line))
         for line in (EXAMPLES / "policy-examples.jsonl").read_text().splitlines()
     ]
     expected = {
@@ -104,10 +117,7 @@ def test_events_are_judged_stored_alerted_and_dead_lettered(settings: Settings) 
     assert stats.dead_letters == len(bad)
 
     # every verdict in the store is the one the contract expects
-    rows = store.query(
-        f"SELECT event_id, decision, basis, reasons FROM {store.database}.verdicts FINAL"
-    )
-    got = {r["event_id"]: r for r in rows}
+    got = {r["event_id"]: r for r in q.verdicts(store)}
     assert set(got) == set(expected)
     for event_id, want in expected.items():
         assert got[event_id]["decision"] == want["decision"], event_id
@@ -140,7 +150,7 @@ def test_events_are_judged_stored_alerted_and_dead_lettered(settings: Settings) 
     with build_consumer(settings, store=store) as again:
         assert again.run(idle_timeout_s=3).messages == 0
 
-    report = q.subject_report(store, "p-1")
+    report = q.subject_report(store, ps("p-1"))
     assert report.account_closed_at is not None
     assert {d["recipient_id"] for d in report.disclosed} == {
         "bank-x",
@@ -159,7 +169,7 @@ def test_a_restarted_consumer_judges_consent_as_before(settings: Settings) -> No
 
     def send(line: dict[str, Any]) -> None:
         event = event_from_json(json.dumps(line))
-        producer.produce(kafka.topic, key=b"r-1", value=codec.encode(event))
+        producer.produce(kafka.topic, key=event.subject_id.encode(), value=codec.encode(event))
         producer.flush(10)
 
     send(
@@ -167,7 +177,7 @@ def test_a_restarted_consumer_judges_consent_as_before(settings: Settings) -> No
             "event_id": "c1",
             "kind": "consent",
             "occurred_at": "2026-05-01T08:00:00Z",
-            "subject_id": "r-1",
+            "subject_id": ps("r-1"),
             "scope": "recipient:fin-1",
             "action": "granted",
         }
@@ -182,7 +192,7 @@ def test_a_restarted_consumer_judges_consent_as_before(settings: Settings) -> No
             "event_id": "d1",
             "kind": "disclosure",
             "occurred_at": "2026-05-01T09:00:00Z",
-            "subject_id": "r-1",
+            "subject_id": ps("r-1"),
             "data_categories": ["account.email"],
             "purpose": "service.financial_products",
             "recipient": {"id": "fin-1", "kind": "integrated_partner"},
@@ -190,7 +200,5 @@ def test_a_restarted_consumer_judges_consent_as_before(settings: Settings) -> No
     )
     with build_consumer(settings, store=store) as second:  # state rebuilt from the store
         assert second.run(idle_timeout_s=3).events == 1
-    rows = store.query(
-        f"SELECT decision, basis FROM {store.database}.verdicts FINAL WHERE event_id = 'd1'"
-    )
-    assert rows == [{"decision": "allowed", "basis": "C.2"}]
+    rows = q.verdicts(store, ["d1"])
+    assert [(r["decision"], r["basis"]) for r in rows] == [("allowed", "C.2")]

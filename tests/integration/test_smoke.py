@@ -11,9 +11,8 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from jejak.errors import StoreError
-from jejak.lineage.store import connect
-from jejak.lineage.store.schema import TABLES, migrate
-from jejak.lineage.store.writer import EVENT_COLUMNS
+from jejak.lineage.store import connect, migrate
+from jejak.lineage.store.tables import CHECKPOINTS, TABLES
 
 pytestmark = pytest.mark.integration
 
@@ -69,9 +68,12 @@ def test_produce_and_consume_keep_keys_headers_and_per_key_order(
         assert len(partitions[key]) == 1, "one key, one partition"
 
 
-def test_store_write_and_read(clickhouse_dsn: str, store_database: str) -> None:
+def test_store_migrates_to_the_declared_tables_and_reads_its_writes(
+    clickhouse_dsn: str, store_database: str
+) -> None:
     with connect(clickhouse_dsn, store_database) as store:
         migrate(store)
+        assert migrate(store) == []  # a second start has nothing to do
         tables = {
             r["name"]
             for r in store.query(
@@ -79,19 +81,12 @@ def test_store_write_and_read(clickhouse_dsn: str, store_database: str) -> None:
                 {"db": store_database},
             )
         }
-        assert set(TABLES) <= tables
+        assert {t.name for t in TABLES} <= tables
         now = datetime(2026, 5, 1, 8, 0, 0, 123000, tzinfo=UTC)
-        row = ["e-1", "consent", now, "s-1", "svc", "1.0", "", "", "{}", "t", 0, 7]
-        store.insert("events", [row, row], EVENT_COLUMNS)  # a replayed batch writes twice
-        rows = store.query(
-            f"SELECT event_id, occurred_at, offset FROM {store_database}.events FINAL "
-            "WHERE subject_id = {s:String}",
-            {"s": "s-1"},
-        )
-        assert len(rows) == 1
-        assert rows[0]["event_id"] == "e-1"
-        assert rows[0]["offset"] == 7
-        assert rows[0]["occurred_at"].replace(tzinfo=UTC) == now
+        store.insert_rows(CHECKPOINTS, [["events/t/0", 7, "ab" * 32, "note", ["cd" * 32], now]])
+        rows = store.query("SELECT log, tree_size, created_at FROM {db}.checkpoints")
+        assert rows[0]["log"] == "events/t/0" and rows[0]["tree_size"] == 7
+        assert rows[0]["created_at"].replace(tzinfo=UTC) == now
 
 
 def test_store_errors_never_carry_the_password() -> None:

@@ -7,15 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jejak.lineage.store import Store, connect
+from jejak.lineage.store import Store, connect, migrate
 from jejak.lineage.store import queries as q
-from jejak.lineage.store.schema import migrate
-from jejak.lineage.store.writer import AlertRow, Batch, Origin, write_batch
+from jejak.lineage.store.chain import LogHead
+from jejak.lineage.store.writer import Batch, Origin, write_batch
 from jejak.schemas.models import Event, parse_event
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+S1 = "ps1_" + "s" * 32
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class V:
 def ev(minutes: int, kind: str, **fields: object) -> Event:
     at = (T0 + timedelta(minutes=minutes)).isoformat()
     return parse_event(
-        {"event_id": f"e{minutes}", "kind": kind, "occurred_at": at, "subject_id": "s1", **fields}
+        {"event_id": f"e{minutes}", "kind": kind, "occurred_at": at, "subject_id": S1, **fields}
     )
 
 
@@ -40,8 +41,20 @@ def store(clickhouse_dsn: str, store_database: str) -> Store:
     return s
 
 
-def test_subject_report_disclosures_alerts_and_replays(store: Store) -> None:
-    batch = Batch()
+class Writer:
+    """Adds events to one partition's chain, offsets counting up, as the consumer does."""
+
+    def __init__(self) -> None:
+        self.head = LogHead("events/privacy.events/0")
+        self.batch = Batch()
+
+    def add(self, event: Event, verdict: V, severity: str = "", summary: str = "") -> None:
+        origin = Origin("privacy.events", 0, self.head.last_offset + 1)
+        self.batch.add(self.head, event, verdict, origin, severity, summary)
+
+
+def test_subject_report_disclosures_alerts_and_retried_writes(store: Store) -> None:
+    batch = Writer()
     batch.add(
         ev(0, "collection", data_categories=["account.email", "account.phone"], source="user"),
         V("allowed", "A.1.1"),
@@ -66,31 +79,13 @@ def test_subject_report_disclosures_alerts_and_replays(store: Store) -> None:
         transfer="sale",
     )
     leak_verdict = V("violation", None, ("disclosure_without_consent",))
-    batch.add(leak, leak_verdict, Origin("privacy.events", 2, 41))
-    batch.add_alert(
-        AlertRow(
-            alert_id="e3:disclosure_without_consent",
-            event_id="e3",
-            subject_id="s1",
-            kind="disclosure",
-            occurred_at=leak.occurred_at,
-            severity="critical",
-            reason="disclosure_without_consent",
-            reasons=("disclosure_without_consent",),
-            categories=("account.email",),
-            purpose="marketing.advertising",
-            recipient_id="broker-9",
-            recipient_kind="data_broker",
-            policy_version="test",
-            summary="sold to a data broker without consent",
-        )
-    )
+    batch.add(leak, leak_verdict, "critical", "sold to a data broker without consent")
     batch.add(ev(4, "account_closed"), V("recorded"))
     batch.add(ev(5, "deletion", data_categories=["account.phone"]), V("recorded"))
-    write_batch(store, batch)
-    write_batch(store, batch)  # at-least-once: the same batch again
+    write_batch(store, batch.batch)
+    write_batch(store, batch.batch)  # a retried insert of the same batch is dropped
 
-    report = q.subject_report(store, "s1")
+    report = q.subject_report(store, S1)
     assert report.events == 6
     assert [r["category"] for r in report.collected] == ["account.email", "account.phone"]
     assert report.collected[0]["times"] == 1
@@ -98,8 +93,15 @@ def test_subject_report_disclosures_alerts_and_replays(store: Store) -> None:
     assert report.disclosed[0]["recipient_id"] == "broker-9"
     assert report.disclosed[0]["violations"] == 1
     assert report.consents == [
-        {"scope": "recipient:fin-1", "action": "granted", "since": T0 + timedelta(minutes=1)}
+        {
+            "scope": "recipient:fin-1",
+            "action": "granted",
+            "since": T0 + timedelta(minutes=1),
+            "event_ids": ["e1"],
+        }
     ]
+    assert report.collected[0]["event_ids"] == ["e0"]
+    assert report.disclosed[0]["event_ids"] == ["e3"]
     assert [v["event_id"] for v in report.violations] == ["e3"]
     assert report.account_closed_at == T0 + timedelta(minutes=4)
     assert report.to_dict()["account_closed_at"] == "2026-05-01T08:04:00Z"
@@ -128,14 +130,14 @@ def test_the_retention_monitor_raises_each_overdue_category_once(store: Store) -
     from jejak.lineage.store.retention import record, retention_alerts
 
     policies = load_policies()
-    batch = Batch()
+    batch = Writer()
     batch.add(
         ev(0, "collection", data_categories=["account.email", "log.ip"], source="user"),
         V("allowed", "A.1.1"),
     )
     batch.add(ev(10, "account_closed"), V("recorded"))
     batch.add(ev(20, "deletion", data_categories=["log"]), V("recorded"))
-    write_batch(store, batch)
+    write_batch(store, batch.batch)
 
     assert retention_alerts(store, policies, now=T0 + timedelta(days=29)) == []
     alerts = retention_alerts(store, policies, now=T0 + timedelta(days=31))
@@ -146,4 +148,4 @@ def test_the_retention_monitor_raises_each_overdue_category_once(store: Store) -
     assert "account.email" in alerts[0].summary and "(F)" in alerts[0].summary
     record(store, alerts)
     assert retention_alerts(store, policies, now=T0 + timedelta(days=31)) == []
-    assert q.violations(store, reason="retention_overdue")[0]["subject_id"] == "s1"
+    assert q.violations(store, reason="retention_overdue")[0]["subject_id"] == S1

@@ -10,12 +10,13 @@ from jejak.consumers.worker import Decoded, Undecodable, decode_message
 from jejak.schemas.codec import Codec, RegistryUnavailable
 from jejak.schemas.models import Event, parse_event
 
+SUBJECT = "ps1_" + "q" * 32
 EVENT = parse_event(
     {
         "event_id": "c1",
         "kind": "consent",
         "occurred_at": "2026-05-01T08:00:00Z",
-        "subject_id": "s1",
+        "subject_id": SUBJECT,
         "scope": "cookies:all",
         "action": "withdrawn",
     }
@@ -39,7 +40,7 @@ class Msg:
         return 17
 
     def key(self) -> bytes:
-        return b"s1"
+        return SUBJECT.encode()
 
     def value(self) -> bytes | None:
         return self._value
@@ -88,3 +89,15 @@ def test_a_registry_that_stays_away_stops_the_batch(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr("jejak.consumers.worker.time.sleep", lambda s: None)
     with pytest.raises(RegistryUnavailable):
         decode_message(FlakyRegistry(10**9), Msg(b"\x00\x00\x00\x00\x01body"), retry_for_s=0)
+
+
+def test_a_raw_subject_id_is_dead_lettered_without_its_key_and_value() -> None:
+    raw = EVENT.model_copy(update={"subject_id": "user-123"})
+    payload = Codec().encode(raw)
+    item = decode_message(Codec(), Msg(payload, [("h", b"1")]))
+    assert isinstance(item, Undecodable)
+    assert item.reason == "not_pseudonymous"
+    assert item.key is None and item.value is None  # both carry the raw id
+    assert "user-123" not in item.detail
+    assert item.headers == [("h", b"1")]
+    assert (item.origin.partition, item.origin.offset) == (2, 17)

@@ -1,0 +1,161 @@
+"""Versioned migrations of the store, recorded in ``schema_migrations`` and applied at start.
+
+Each :class:`Migration` runs once per store, in version order; the versions
+applied are rows of ``schema_migrations`` (``jejak store migrate`` runs them
+alone, every consumer and query command runs them at start).
+
+- **1** — the first layout (six ``ReplacingMergeTree`` tables, each event
+  written into several of them). A store made by that release has no
+  ``schema_migrations`` table; it is recognised by its ``events.payload``
+  column and recorded as being at version 1.
+- **2** — the evidence layout (:mod:`jejak.lineage.store.tables`): one
+  append-only event log with verdict and chain columns, the journal, the
+  checkpoints, derived tables by materialized views. A version-1 store is
+  converted in place: its tables are renamed ``legacy_v1_*``, every stored
+  event is re-written into its partition's chain in offset order (verdicts,
+  alert severities and summaries as they were), monitor alerts become journal
+  records, dead letters are copied; then the legacy tables are dropped.
+
+Views are created after their target tables, and (on a fresh store) before
+any row is written, so no derived row is ever missed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from jejak.lineage.store.client import Store
+from jejak.lineage.store.tables import (
+    MIGRATIONS,
+    TABLES,
+    VIEWS,
+    cluster_ddl,
+    create_sql,
+    view_sql,
+)
+
+log = logging.getLogger(__name__)
+
+CURRENT_VERSION = 2
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[Store], None]
+
+
+def _noop(store: Store) -> None:
+    """Version 1 on a new store: nothing to do, version 2 creates the layout."""
+
+
+def _tables(store: Store) -> set[str]:
+    rows = store.query(
+        "SELECT name FROM system.tables WHERE database = {d:String}", {"d": store.database}
+    )
+    return {r["name"] for r in rows}
+
+
+def _columns(store: Store, table: str) -> set[str]:
+    rows = store.query(
+        "SELECT name FROM system.columns WHERE database = {d:String} AND table = {t:String}",
+        {"d": store.database, "t": table},
+    )
+    return {r["name"] for r in rows}
+
+
+_LEGACY = ("events", "verdicts", "lineage", "consents", "alerts", "dead_letters")
+
+
+def create_layout(store: Store) -> None:
+    """Every declared table, then every view (a view needs its target).
+
+    On a cluster: replicated ``*_local`` tables and ``Distributed`` tables
+    sharded by subject (:func:`~jejak.lineage.store.tables.cluster_ddl`).
+    """
+    if store.cluster:
+        for sql in cluster_ddl(store.database, store.cluster):
+            store.command(sql)
+        return
+    for table in TABLES:
+        store.command(create_sql(table, store.database, store.cluster))
+    for view in VIEWS:
+        store.command(view_sql(view, store.database, store.cluster))
+
+
+def _evidence_layout(store: Store) -> None:
+    present = _tables(store)
+    legacy = "events" in present and "payload" in _columns(store, "events")
+    if legacy:
+        for name in _LEGACY:
+            if name in present:
+                store.command(f"RENAME TABLE {{db}}.{name} TO {{db}}.legacy_v1_{name}")
+    create_layout(store)
+    if legacy:
+        from jejak.lineage.store.legacy import convert_v1
+
+        convert_v1(store, {n for n in _LEGACY if n in present})
+        for name in _LEGACY:
+            if name in present:
+                store.command(f"DROP TABLE IF EXISTS {{db}}.legacy_v1_{name}")
+
+
+STEPS: tuple[Migration, ...] = (
+    Migration(1, "first layout", _noop),
+    Migration(2, "evidence layout: one chained event log, journal, checkpoints", _evidence_layout),
+)
+
+
+def applied_versions(store: Store) -> set[int]:
+    if MIGRATIONS.name not in _tables(store):
+        return set()
+    return {int(r["version"]) for r in store.query("SELECT version FROM {db}.schema_migrations")}
+
+
+def migrate(store: Store) -> list[Migration]:
+    """Apply the migrations this store has not had yet; returns those applied now."""
+    store.ensure_database()
+    present = _tables(store)
+    store.command(create_sql(MIGRATIONS, store.database, store.cluster))
+    done = applied_versions(store)
+    if not done and "events" in present and "payload" in _columns(store, "events"):
+        _record(store, STEPS[0])  # a store made by the first release
+        done.add(1)
+    ran: list[Migration] = []
+    for step in STEPS:
+        if step.version in done:
+            continue
+        log.info("store %s: migration %d (%s)", store.database, step.version, step.name)
+        step.apply(store)
+        _record(store, step)
+        ran.append(step)
+    return ran
+
+
+def _record(store: Store, step: Migration) -> None:
+    store.insert_rows(MIGRATIONS, [[step.version, step.name]])
+
+
+def version(store: Store) -> int:
+    done = applied_versions(store)
+    return max(done) if done else 0
+
+
+def status(store: Store) -> list[dict[str, Any]]:
+    """Each known migration and whether (and when) it was applied."""
+    rows = {
+        int(r["version"]): r
+        for r in store.query("SELECT version, applied_at FROM {db}.schema_migrations")
+    }
+    return [
+        {
+            "version": s.version,
+            "name": s.name,
+            "applied_at": rows[s.version]["applied_at"] if s.version in rows else None,
+        }
+        for s in STEPS
+    ]
