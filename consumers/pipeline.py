@@ -16,6 +16,7 @@ from jejak.lineage.policy.explain import describe
 from jejak.lineage.store import Store, connect, migrate
 from jejak.lineage.store.checkpoints import open_checkpointer
 from jejak.schemas.codec import Codec
+from jejak.schemas.pseudonym import check_key
 from jejak.schemas.models import Event
 from jejak.settings import KafkaSettings, Settings
 
@@ -52,9 +53,13 @@ def build_consumer(
 ) -> LineageConsumer:
     """A ready consumer; ``store``/``codec``/``policies`` override what the settings say.
 
+    Refuses to start under the public development pseudonymisation key unless
+    the settings allow it (demos and tests do).
+
     Consent state is not loaded here: the consumer reads the consent ledger of
     each partition when the group assigns it, and drops it when it goes.
     """
+    check_key(settings.sdk)
     store = store or connect(settings.store)
     migrate(store)
     policies = policies or load_policies(settings.policy.path)
