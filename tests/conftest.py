@@ -1,9 +1,10 @@
 """Fixtures that start or find the services the integration tests need.
 
 Kafka, in this order: ``JEJAK_TEST_KAFKA`` (a bootstrap address) if set; a
-testcontainers Kafka when a Docker engine answers; else the local Apache Kafka
-broker of ``deploy/kafka.sh`` (started here if it is not running, and stopped
-again at the end of the session if this fixture started it).
+testcontainers Kafka when a Docker engine answers; this checkout's own broker
+of ``deploy/kafka.sh`` if it runs (``make kafka-up``); else a broker of
+``deploy/kafka.sh`` started for the session on free ports and stopped at its
+end (so a broker of another checkout on 9092 is never used or in the way).
 
 ClickHouse, in this order: ``JEJAK_TEST_CLICKHOUSE`` (a DSN) if set;
 testcontainers ClickHouse with Docker; else a fresh embedded chDB directory for
@@ -11,6 +12,11 @@ the test session (chDB allows one data directory per process, so tests isolate
 themselves by database, see ``store_database``).
 
 Unit tests (tests/unit) use none of these.
+
+No test sees the caller's ``JEJAK_*`` variables (``_no_caller_settings``):
+settings tests check the defaults, and a developer's shell must not change
+what a test means. The fixtures' own ``JEJAK_TEST_*`` are read once, here,
+when the module is imported, before any test clears them.
 """
 
 from __future__ import annotations
@@ -29,6 +35,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SCRIPT = ROOT / "deploy" / "kafka.sh"
+TEST_KAFKA = os.environ.get("JEJAK_TEST_KAFKA")
+TEST_CLICKHOUSE = os.environ.get("JEJAK_TEST_CLICKHOUSE")
+
+
+@pytest.fixture(autouse=True)
+def _no_caller_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts without any ``JEJAK_*`` variable; a test sets what it needs."""
+    for name in list(os.environ):
+        if name.startswith("JEJAK_"):
+            monkeypatch.delenv(name)
 
 
 def _docker_reachable() -> bool:
@@ -60,6 +76,8 @@ class LocalBroker:
         return f"127.0.0.1:{self.port}"
 
     def _run(self, action: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        # the jars come from the cache every home shares (KAFKA_LIB, .jejak/kafka/lib
+        # by default): the first fetch is the only download
         env = {
             **os.environ,
             "KAFKA_PORT": str(self.port),
@@ -67,12 +85,6 @@ class LocalBroker:
             "PYTHON": sys.executable,
             **self.env,
         }
-        # share the jar cache of the main broker: the first fetch is the only download
-        main_lib = ROOT / ".jejak" / "kafka" / "lib"
-        lib = self.home / "lib"
-        if main_lib.is_dir() and not lib.exists():
-            self.home.mkdir(parents=True, exist_ok=True)
-            lib.symlink_to(main_lib)
         return subprocess.run(
             ["bash", str(KAFKA_SCRIPT), action],
             env=env,
@@ -96,18 +108,33 @@ class LocalBroker:
         return self._run("status", check=False).returncode == 0
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free right now (all held open until each is chosen)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def new_broker(home: Path) -> LocalBroker:
+    """A broker (not started) on free client and controller ports, its state in ``home``."""
+    port, controller = free_ports(2)
+    return LocalBroker(port=port, home=home, env={"KAFKA_CONTROLLER_PORT": str(controller)})
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Bootstrap address of a real Kafka broker for the whole session."""
-    configured = os.environ.get("JEJAK_TEST_KAFKA")
-    if configured:
-        yield configured
+    if TEST_KAFKA:
+        yield TEST_KAFKA
         return
     if _docker_reachable():
         from testcontainers.kafka import KafkaContainer  # type: ignore[import-untyped]
@@ -115,15 +142,17 @@ def kafka_bootstrap() -> Iterator[str]:
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()
         return
-    broker = LocalBroker(
+    own = LocalBroker(
         port=int(os.environ.get("KAFKA_PORT", "9092")), home=ROOT / ".jejak" / "kafka"
     )
-    started = False
-    if not broker.running():
-        broker.up()
-        started = True
-    yield broker.bootstrap
-    if started:
+    if own.running():  # this checkout's (`status` ignores another checkout's on the port)
+        yield own.bootstrap
+        return
+    broker = new_broker(tmp_path_factory.mktemp("kafka-session"))
+    broker.up()
+    try:
+        yield broker.bootstrap
+    finally:
         broker.down()
 
 
@@ -132,12 +161,7 @@ def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBr
     """A broker of this test's own (not started yet): for tests that stop and start Kafka."""
     if shutil.which("java") is None:
         pytest.skip("a private broker needs a JDK")
-    port = free_port()
-    broker = LocalBroker(
-        port=port,
-        home=tmp_path_factory.mktemp("kafka"),
-        env={"KAFKA_CONTROLLER_PORT": str(free_port())},
-    )
+    broker = new_broker(tmp_path_factory.mktemp("kafka"))
     yield broker
     broker.down()
 
@@ -156,9 +180,8 @@ def kafka_topic(kafka_bootstrap: str) -> str:
 @pytest.fixture(scope="session")
 def clickhouse_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """DSN of a real ClickHouse engine: a server if configured, else embedded chDB."""
-    configured = os.environ.get("JEJAK_TEST_CLICKHOUSE")
-    if configured:
-        yield configured
+    if TEST_CLICKHOUSE:
+        yield TEST_CLICKHOUSE
         return
     if _docker_reachable():
         from testcontainers.clickhouse import ClickHouseContainer  # type: ignore[import-untyped]
