@@ -9,8 +9,15 @@
 #   deploy/kafka.sh status   exit 0 when our broker runs and answers
 #
 # KAFKA_PORT (default 9092) and KAFKA_CONTROLLER_PORT (default KAFKA_PORT+1)
-# move it; KAFKA_HOME (default .jejak/kafka) moves its state; KAFKA_HEAP
-# (default 512m) sizes the JVM heap.
+# move it; KAFKA_HOME (default .jejak/kafka) moves its state; KAFKA_LIB
+# (default .jejak/kafka/lib) is the jar cache, shared by every home so that a
+# second broker (make test's, a test's private one) downloads nothing;
+# KAFKA_HEAP (default 512m) sizes the JVM heap.
+#
+# "Our broker" is the one this KAFKA_HOME started for this KAFKA_PORT: its pid
+# file exists and names a live process running this home's properties file.
+# A broker of another checkout on the same port is not ours: `status` says so
+# (exit 1) and `up` refuses the taken port.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,7 +27,7 @@ KAFKA_HOME=${KAFKA_HOME:-$root/.jejak/kafka}
 KAFKA_HEAP=${KAFKA_HEAP:-512m}
 PYTHON=${PYTHON:-$root/.venv/bin/python}
 pom=$root/deploy/kafka/pom.xml
-lib=$KAFKA_HOME/lib
+lib=${KAFKA_LIB:-$root/.jejak/kafka/lib}
 data=$KAFKA_HOME/data-$KAFKA_PORT
 logs=$KAFKA_HOME/logs
 pidfile=$KAFKA_HOME/broker-$KAFKA_PORT.pid
@@ -39,16 +46,28 @@ fetch() {
   local stamp=$lib/.pom.sha256 want
   want=$(sha256sum "$pom" | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
-  command -v mvn >/dev/null 2>&1 || die "Maven not found: install Maven 3 (e.g. apt-get install maven); it fetches the Kafka jars from Maven Central once"
-  echo "kafka.sh: fetching the Kafka jars from Maven Central (once) into $lib"
-  rm -rf "$lib.tmp" && mkdir -p "$lib.tmp"
-  mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$lib.tmp" \
-    || die "Maven could not fetch the Kafka jars (see its output above)"
-  echo "$want" >"$lib.tmp/.pom.sha256"
-  rm -rf "$lib" && mv "$lib.tmp" "$lib"
+  # one fetch at a time (two brokers starting on a clean clone share the cache);
+  # the lock lives in a subshell so the broker started afterwards does not inherit it
+  mkdir -p "$(dirname "$lib")"
+  (
+    flock 9
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
+    command -v mvn >/dev/null 2>&1 || die "Maven not found: install Maven 3 (e.g. apt-get install maven); it fetches the Kafka jars from Maven Central once"
+    echo "kafka.sh: fetching the Kafka jars from Maven Central (once) into $lib"
+    rm -rf "$lib.tmp" && mkdir -p "$lib.tmp"
+    mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$lib.tmp" \
+      || die "Maven could not fetch the Kafka jars (see its output above)"
+    echo "$want" >"$lib.tmp/.pom.sha256"
+    rm -rf "$lib" && mv "$lib.tmp" "$lib"
+  ) 9>"$lib.lock"
 }
 
-running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+running() {
+  local pid
+  [ -f "$pidfile" ] && pid=$(cat "$pidfile") && kill -0 "$pid" 2>/dev/null || return 1
+  # a pid file left by a crash may name a pid reused since: it must be our broker
+  [ ! -r "/proc/$pid/cmdline" ] || tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$props"
+}
 
 ready() {
   # A client can create (and so use) a topic: the broker, the controller quorum
