@@ -42,15 +42,24 @@ schemas-check: install
 unit: install
 	$(VENV)/bin/pytest tests/unit -q
 
-# `make test`: installs, starts the broker unless one runs, lints, type-checks,
-# checks schema compatibility, runs every test, stops the broker it started.
+# `make test`: installs, lints, type-checks, checks schema compatibility and
+# runs every test against a broker of its own: free ports chosen now (never
+# another checkout's 9092), state in .jejak/kafka-test-PORT, jars from the
+# shared cache in .jejak/kafka/lib; stopped and removed at the end, also on
+# Ctrl-C. A JEJAK_TEST_KAFKA set by the caller is used instead.
 test: install
-	@started=0; \
-	if ! PYTHON=$(PY) deploy/kafka.sh status >/dev/null 2>&1; then PYTHON=$(PY) deploy/kafka.sh up || exit 1; started=1; fi; \
-	rc=0; \
+	@rc=0; \
+	if [ -n "$${JEJAK_TEST_KAFKA:-}" ]; then bootstrap=$$JEJAK_TEST_KAFKA; else \
+	  read -r port cport < <($(PY) -c 'import socket; s = [socket.socket() for _ in range(2)]; [x.bind(("127.0.0.1", 0)) for x in s]; print(*(x.getsockname()[1] for x in s))'); \
+	  [ -n "$$cport" ] || exit 1; \
+	  home=$(CURDIR)/.jejak/kafka-test-$$port; \
+	  broker() { KAFKA_PORT=$$port KAFKA_CONTROLLER_PORT=$$cport KAFKA_HOME=$$home PYTHON=$(PY) deploy/kafka.sh "$$@"; }; \
+	  trap 'broker down; rm -rf "$$home"' EXIT; trap 'exit 130' INT TERM; \
+	  broker up || exit 1; \
+	  bootstrap=127.0.0.1:$$port; \
+	fi; \
 	$(MAKE) --no-print-directory lint typecheck schemas-check || rc=$$?; \
-	if [ $$rc -eq 0 ]; then JEJAK_TEST_KAFKA=$${JEJAK_TEST_KAFKA:-127.0.0.1:$(KAFKA_PORT)} $(VENV)/bin/pytest -q || rc=$$?; fi; \
-	if [ $$started -eq 1 ]; then PYTHON=$(PY) deploy/kafka.sh down; fi; \
+	if [ $$rc -eq 0 ]; then JEJAK_TEST_KAFKA=$$bootstrap $(VENV)/bin/pytest -q || rc=$$?; fi; \
 	exit $$rc
 
 # `make demo`: installs, starts the broker, replays a realistic day of the
