@@ -16,8 +16,8 @@ from jejak.lineage.policy.explain import describe
 from jejak.lineage.store import Store, connect, migrate
 from jejak.lineage.store.checkpoints import open_checkpointer
 from jejak.schemas.codec import Codec
-from jejak.schemas.pseudonym import check_key
 from jejak.schemas.models import Event
+from jejak.schemas.pseudonym import check_key
 from jejak.settings import KafkaSettings, Settings
 
 log = logging.getLogger(__name__)

@@ -149,3 +149,17 @@ def open_checkpointer(settings: Settings, store: Store) -> Checkpointer:
         every_rows=settings.trust.checkpoint_every_events,
         every_s=settings.trust.checkpoint_every_s,
     )
+
+
+def sign_all(store: Store, checkpointer: Checkpointer) -> int:
+    """Sign the head of every chained log that has rows no checkpoint covers yet.
+
+    ``jejak store migrate`` does this after converting a store, so the
+    converted history is under a signature from the start.
+    """
+    from jejak.lineage.store.chain import load_heads, load_journal_head
+
+    heads = [load_journal_head(store)]
+    for r in store.query("SELECT DISTINCT topic, partition FROM {db}.events ORDER BY 1, 2"):
+        heads.extend(load_heads(store, r["topic"], [int(r["partition"])]).values())
+    return checkpointer.sign(heads)

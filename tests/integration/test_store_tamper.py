@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from jejak.lineage.store import Store, connect, migrate
-from jejak.lineage.store.chain import LogHead, events_log, load_heads
+from jejak.lineage.store.chain import events_log, load_heads
 from jejak.lineage.store.checkpoints import Checkpointer
 from jejak.lineage.store.erasure import erase
 from jejak.lineage.store.proofs import prove_event
