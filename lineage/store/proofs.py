@@ -16,12 +16,57 @@ from jejak.lineage.store.canonical import canonical_sql, leaf_hash_sql
 from jejak.lineage.store.chain import events_log
 from jejak.lineage.store.client import Store
 from jejak.lineage.store.tables import EVENTS
-from jejak.lineage.trust.merkle import inclusion_proof
+from jejak.lineage.trust.merkle import consistency_proof, inclusion_proof
 from jejak.lineage.trust.proof import build_proof
 
 
 class ProofError(JejakError):
     """No proof can be made for that event (unknown, or not yet signed)."""
+
+
+def _leaves(store: Store, topic: str, partition: int, size: int) -> list[bytes]:
+    columns = store.query_columns(
+        f"SELECT {leaf_hash_sql(EVENTS)} AS leaf FROM {{db}}.events "
+        "WHERE topic = {t:String} AND partition = {p:Int32} AND seq < {n:UInt64} "
+        "ORDER BY seq LIMIT 1 BY seq",
+        {"t": topic, "p": partition, "n": size},
+        width=1,
+    )
+    leaves = [bytes.fromhex(h) for h in columns[0]]
+    if len(leaves) != size:
+        raise ProofError(
+            f"{events_log(topic, partition)} holds {len(leaves)} of the {size} signed rows: "
+            "run jejak verify"
+        )
+    return leaves
+
+
+def prove_consistency(
+    store: Store, topic: str, partition: int, old: int, new: int
+) -> dict[str, Any]:
+    """An RFC 9162 consistency proof between two stored checkpoints of one partition's log.
+
+    ``{"old_checkpoint", "new_checkpoint", "proof"}`` (base64 hashes): whoever
+    kept the old checkpoint can check that the new one extends it.
+    """
+    log = events_log(topic, partition)
+    notes = {
+        int(r["tree_size"]): r["note"]
+        for r in store.query(
+            "SELECT tree_size, any(note) AS note FROM {db}.checkpoints WHERE log = {l:String} "
+            "AND tree_size IN ({a:UInt64}, {b:UInt64}) GROUP BY tree_size",
+            {"l": log, "a": old, "b": new},
+        )
+    }
+    missing = [size for size in (old, new) if size not in notes]
+    if missing:
+        raise ProofError(f"{log} has no checkpoint of size {missing[0]}")
+    leaves = _leaves(store, topic, partition, new)
+    return {
+        "old_checkpoint": notes[old],
+        "new_checkpoint": notes[new],
+        "proof": [base64.b64encode(h).decode() for h in consistency_proof(old, leaves, new)],
+    }
 
 
 def prove_event(store: Store, event_id: str) -> dict[str, Any]:
@@ -46,16 +91,7 @@ def prove_event(store: Store, event_id: str) -> dict[str, Any]:
             "the consumer signs one at intervals and when it stops"
         )
     size = int(cps[0]["tree_size"])
-    columns = store.query_columns(
-        f"SELECT {leaf_hash_sql(EVENTS)} AS leaf FROM {{db}}.events "
-        "WHERE topic = {t:String} AND partition = {p:Int32} AND seq < {n:UInt64} "
-        "ORDER BY seq LIMIT 1 BY seq",
-        {"t": topic, "p": partition, "n": size},
-        width=1,
-    )
-    leaves = [bytes.fromhex(h) for h in columns[0]]
-    if len(leaves) != size:
-        raise ProofError(f"{log} holds {len(leaves)} of the {size} signed rows: run jejak verify")
+    leaves = _leaves(store, topic, partition, size)
     return build_proof(
         row=base64.b64decode(rows[0]["row"]),
         leaf_index=seq,

@@ -402,3 +402,58 @@ def test_jejak_reads_a_go_key_and_opens_go_notes(trustcheck: Any, files: Any) ->
     assert signer.verifier() == verifier
     signed = trustcheck("sign", files("go.key", skey), files("text2", "from go\n"))
     assert open_note(signed.stdout, verifier).text == "from go\n"
+
+
+def test_go_verifies_proofs_made_from_a_real_store(
+    trustcheck: Any, clickhouse_dsn: str, store_database: str, tmp_path: Path
+) -> None:
+    """The store's own checkpoints and proofs, end to end, checked by the Go reference code."""
+    from dataclasses import dataclass
+
+    from jejak.lineage.store import connect, migrate
+    from jejak.lineage.store.chain import load_heads
+    from jejak.lineage.store.checkpoints import Checkpointer
+    from jejak.lineage.store.proofs import prove_consistency, prove_event
+    from jejak.lineage.store.writer import Batch, Origin, write_batch
+    from jejak.schemas.models import parse_event
+
+    @dataclass(frozen=True)
+    class V:
+        decision: str = "allowed"
+        basis: str | None = "A.1.1"
+        reasons: tuple[str, ...] = ()
+        policy_version: str = "2026.1"
+
+    store = connect(clickhouse_dsn, store_database)
+    migrate(store)
+    signer = Signer.generate(f"jejak-{store_database}")
+    checkpointer = Checkpointer(store, signer, signer.name, tmp_path / "checkpoints")
+    for first, count in ((0, 7), (7, 12)):
+        heads = load_heads(store, "privacy.events", [0])
+        batch = Batch()
+        for n in range(first, first + count):
+            event = parse_event(
+                {
+                    "event_id": f"go-{n}",
+                    "kind": "collection",
+                    "occurred_at": f"2026-05-01T08:{n:02d}:00Z",
+                    "subject_id": "ps1_" + "g" * 32,
+                    "data_categories": ["account.phone"],
+                    "source": "user",
+                }
+            )
+            batch.add(heads[0], event, V(), Origin("privacy.events", 0, n))
+        write_batch(store, batch)
+        checkpointer.sign(heads.values())
+    pub = tmp_path / "store.pub"
+    pub.write_text(signer.verifier().to_string() + "\n")
+    for event_id in ("go-0", "go-6", "go-7", "go-18"):
+        proof = tmp_path / f"{event_id}.json"
+        proof.write_text(dumps_proof(prove_event(store, event_id)))
+        done = trustcheck("inclusion", pub, proof)
+        assert done.returncode == 0, (event_id, done.stdout, done.stderr)
+    consistency = tmp_path / "consistency.json"
+    consistency.write_text(json.dumps(prove_consistency(store, "privacy.events", 0, 7, 19)))
+    done = trustcheck("consistency", pub, consistency)
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    store.close()
