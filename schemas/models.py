@@ -41,7 +41,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from jejak.errors import InvalidEvent
+from jejak.errors import InvalidEvent, PersonalDataRefused
 
 # fullmatch, not match with "$": "$" also matches before a trailing newline, so
 # "account.email\n" used to pass as a category.
@@ -138,13 +138,17 @@ def personal_identifier(value: str) -> str | None:
     return None
 
 
+class PersonalIdentifierFound(ValueError):
+    """What :func:`_no_identifier` raises, so the error can be told from other invalid input."""
+
+
 def _no_identifier(value: str) -> str:
     """The one check behind every free-text field and vocabulary term (see :data:`Text`)."""
     if "@" not in value and _NUMBER_GATE.search(value) is None:
         return value  # the common case, without a call
     rule = personal_identifier(value)
     if rule is not None:
-        raise ValueError(
+        raise PersonalIdentifierFound(
             f"looks like {rule}; personal data belongs only in subject_id, which is pseudonymised"
         )
     return value
@@ -199,7 +203,10 @@ Timestamp = Annotated[
 Source = Literal["user", "recorded", "third_party"]
 Transfer = Literal["share", "sale"]
 ConsentAction = Literal["granted", "withdrawn"]
-RequestKind = Literal["access", "rectification", "deletion"]
+RequestKind = Literal[
+    "access", "rectification", "deletion", "consent_withdrawal", "objection", "suspension"
+]
+RequestStatus = Literal["received", "fulfilled", "rejected"]
 
 
 def new_event_id() -> str:
@@ -298,10 +305,12 @@ class PolicyAccepted(_Envelope):
 
 
 class SubjectRequest(_Envelope):
-    """A data-subject request: access, rectification or deletion."""
+    """A data-subject request (UU PDP Art. 5-11), or a change of its status (schema v2)."""
 
     kind: Literal["subject_request"] = "subject_request"
     request: RequestKind
+    request_ref: Text | None = Field(None, description="the case; later events name it again")
+    status: RequestStatus | None = Field(None, description="null means received")
 
 
 class Deletion(_Envelope):
@@ -387,11 +396,15 @@ def invalid_event(exc: ValidationError) -> InvalidEvent:
     id or an e-mail address.
     """
     errors = exc.errors(include_url=False)
-    first = errors[0]
+    personal = [
+        e for e in errors if isinstance((e.get("ctx") or {}).get("error"), PersonalIdentifierFound)
+    ]
+    first = personal[0] if personal else errors[0]
     problem = _problem(first)
     if len(errors) > 1:
         problem += f" (and {len(errors) - 1} more problem(s))"
-    return InvalidEvent(_field_path(first["loc"]), problem)
+    cls = PersonalDataRefused if personal else InvalidEvent
+    return cls(_field_path(first["loc"]), problem)
 
 
 def parse_event(data: dict[str, Any]) -> Event:

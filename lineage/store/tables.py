@@ -174,6 +174,8 @@ def _action(s: Source) -> str:
         return "granted"
     if kind == "account_closed":
         return "closed"
+    if kind == "subject_request":  # its status (schema v2); '' means received
+        return getattr(s.event, "status", None) or ""
     return ""
 
 

@@ -63,7 +63,14 @@ EVENTS: list[dict[str, Any]] = [
         "action": "granted",
     },
     {"event_id": "p-1", "kind": "policy_accepted", **_ENVELOPE, "policy_version": "2024-05"},
-    {"event_id": "r-1", "kind": "subject_request", **_ENVELOPE, "request": "deletion"},
+    {
+        "event_id": "r-1",
+        "kind": "subject_request",
+        **_ENVELOPE,
+        "request": "deletion",
+        "request_ref": "DSR-2026-0001",
+        "status": "received",
+    },
     {
         "event_id": "x-1",
         "kind": "deletion",

@@ -26,7 +26,7 @@ PINNED_FINGERPRINTS = {
     "deletion": "fc3add61e46ef732",
     "disclosure": "102acf0041c39c7a",
     "policy_accepted": "5da118a1e779516c",
-    "subject_request": "4903e966037b2657",
+    "subject_request": "8c1eb91201dce8bb",  # v2: request_ref and status
     "use": "1f9734c6a2c53c0d",
 }
 

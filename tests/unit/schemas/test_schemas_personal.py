@@ -125,7 +125,7 @@ FULL: dict[str, dict[str, Any]] = {
     },
     "consent": {"scope": "recipient:partner-fintech-1", "action": "granted"},
     "policy_accepted": {"policy_version": "2024-05"},
-    "subject_request": {"request": "deletion"},
+    "subject_request": {"request": "deletion", "request_ref": "DSR-2026-0001"},
     "deletion": {"data_categories": ["payment"], "request_ref": "r-1"},
     "account_closed": {},
 }
