@@ -25,6 +25,7 @@ from jejak.lineage.policy.model import (
     PolicyDocument,
     PurposeDecl,
     RecipientKindDecl,
+    RequestDeadline,
     clause_key,
 )
 from jejak.lineage.policy.state import SubjectState
@@ -98,6 +99,9 @@ class Policy:
                 covered_by.setdefault(child, []).append(decl.scope)
         self.covered_by: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in covered_by.items()}
         self.retention_after_closure: timedelta = document.retention.after_account_closure
+        self.request_deadlines: dict[str, RequestDeadline] = {
+            d.request: d for d in document.subject_requests
+        }
         stop = document.stop_processing
         self.stop_scope: str = stop.withdrawal_scope
         # the findings of rule 1 are the same every time: built once

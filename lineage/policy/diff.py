@@ -154,6 +154,7 @@ def _sections(policy: Policy) -> dict[str, dict[str, dict[str, Any]]]:
                 "clause": doc.retention.clause,
             }
         },
+        "subject request deadlines": {d.request: _dump(d) for d in doc.subject_requests},
         "updates": {"G": _dump(doc.updates)},
         "clauses": {
             cid: {"text": " ".join(t.text.split()), "gloss": t.gloss}

@@ -367,6 +367,9 @@ def _cross_check(doc: PolicyDocument) -> list[tuple[str, str]]:
     scope_declared("stop_processing.withdrawal_scope", sp.withdrawal_scope, set())
     purpose_patterns("stop_processing.still_allowed_purposes", sp.still_allowed_purposes)
     clause("retention.clause", doc.retention.clause)
+    requests: dict[str, str] = {}
+    for i, deadline in enumerate(doc.subject_requests):
+        unique(f"subject_requests[{i}].request", deadline.request, requests, "request kind")
     clause("updates.clause", doc.updates.clause)
     scope_declared("updates.acceptance_scope", doc.updates.acceptance_scope, {"version"})
     return out.items

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from jejak.lineage.policy.taxonomy import Name, Pattern
+from jejak.schemas.models import RequestKind
 
 _CLAUSE = re.compile(r"^[A-Z](\.[0-9]+)*$")
 _SCOPE = re.compile(r"^[a-z_]+(:[^\s]+)?$")
@@ -298,6 +299,27 @@ class Retention(_Part):
     clause: ClauseId = "F"
 
 
+class RequestDeadline(_Part):
+    """How long the company has to answer one kind of data-subject request, and the law that says so.
+
+    The clock runs from when the request is received (the ``subject_request``
+    event's ``occurred_at``); a case still open after ``within_hours`` raises
+    ``subject_request_overdue``. The source is an article of the law (UU PDP),
+    not a clause of the policy text, so it is written out, like
+    ``sensitive_categories.reference``.
+    """
+
+    request: RequestKind
+    within_hours: int = Field(gt=0, le=24 * 366)
+    source: Text = Field(description="the article that sets the period, e.g. 'UU PDP Pasal 32'")
+    quote: str | None = None
+    note: str | None = None
+
+    @property
+    def period(self) -> timedelta:
+        return timedelta(hours=self.within_hours)
+
+
 class Updates(_Part):
     """G: how a new version of the policy is accepted."""
 
@@ -330,4 +352,5 @@ class PolicyDocument(_Part):
     consent_requirements: list[ConsentRequirement] = Field(default_factory=list)
     stop_processing: StopProcessing
     retention: Retention = Field(default_factory=Retention)
+    subject_requests: list[RequestDeadline] = Field(default_factory=list)
     updates: Updates

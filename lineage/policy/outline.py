@@ -115,6 +115,10 @@ def outline(policy: Policy) -> list[Row]:
             f"deleted within {days} days of closure",
         )
     )
+    for d in doc.subject_requests:
+        rows.append(
+            Row("request", d.source, f"{d.request} request", f"answered within {d.within_hours} h")
+        )
     up = doc.updates
     how = (
         "continued use counts as acceptance"

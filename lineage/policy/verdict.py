@@ -36,6 +36,8 @@ LEGAL_REQUEST_MISSING: Final = "legal_request_missing"
 DISCLOSURE_WITHOUT_CONSENT: Final = "disclosure_without_consent"
 RETENTION_OVERDUE: Final = "retention_overdue"
 """Raised by the retention monitor (F) against the store, never by :func:`evaluate`."""
+SUBJECT_REQUEST_OVERDUE: Final = "subject_request_overdue"
+"""Raised by the request monitor against the store: a data-subject request past its UU PDP deadline."""
 
 REASONS: Final[tuple[str, ...]] = (
     CONSENT_WITHDRAWN,
@@ -60,6 +62,8 @@ _SEVERITY: Final[dict[str, Severity]] = {
     SENSITIVE_CATEGORY_NOT_ALLOWED: "high",
     CONSENT_WITHDRAWN: "high",
     ACCOUNT_CLOSED: "high",
+    # The law's clock ran out on a person's request (UU PDP Pasal 30-32, 40, 41).
+    SUBJECT_REQUEST_OVERDUE: "high",
     LEGAL_REQUEST_MISSING: "high",
     UNDECLARED_PURPOSE: "high",
     # A choice of the subject was ignored, or data the policy does not list was taken.
