@@ -45,7 +45,12 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Protocol
 
-from jejak.errors import BrokerError, JejakError, StoreError, UndecodableEvent
+from jejak.errors import (
+    BrokerError,
+    JejakError,
+    StoreError,
+    UndecodableEvent,
+)
 from jejak.lineage.store.chain import LogHead, load_heads
 from jejak.lineage.store.checkpoints import Checkpointer
 from jejak.lineage.store.client import Store
@@ -168,6 +173,8 @@ def decode_message(
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
         except UndecodableEvent as exc:
+            if getattr(exc, "withhold", False):  # personal data in the value: keep neither
+                return Undecodable(exc.reason, exc.detail, origin, None, None, headers)
             return Undecodable(exc.reason, exc.detail, origin, msg.key(), value, headers)
         except JejakError as exc:  # e.g. InvalidEvent from model validation
             return Undecodable(type(exc).__name__, str(exc), origin, msg.key(), value, headers)

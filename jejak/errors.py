@@ -32,6 +32,16 @@ class InvalidEvent(JejakError):
         self.field, self.problem = field, problem
 
 
+class PersonalDataRefused(InvalidEvent):
+    """A field other than ``subject_id`` holds what looks like a personal identifier.
+
+    The message names the field and the rule, never the value; a consumer
+    dead-letters such an event as ``personal_data`` without its key and value.
+    """
+
+    reason = "personal_data"
+
+
 class NotPseudonymous(InvalidEvent):
     """A subject id that is not in pseudonym form: a raw id must never reach the store.
 

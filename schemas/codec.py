@@ -49,6 +49,7 @@ from jejak.errors import (
     BadMagic,
     ConfigError,
     InvalidEvent,
+    PersonalDataRefused,
     SchemaError,
     TruncatedPayload,
     UndecodableEvent,
@@ -103,6 +104,19 @@ class InvalidPayload(UndecodableEvent):
     def __init__(self, field: str, problem: str) -> None:
         super().__init__("invalid event", f"{field}: {problem}")
         self.field, self.problem = field, problem
+
+
+class PersonalPayload(InvalidPayload):
+    """The body decodes but a field other than ``subject_id`` holds a personal identifier.
+
+    ``withhold`` tells a consumer to keep neither the message's key nor its value.
+    """
+
+    withhold = True
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(field, problem)
+        self.reason = "personal_data"
 
 
 class PayloadTooLarge(UndecodableEvent):
@@ -405,7 +419,8 @@ class Codec:
             return cast("Event", plan.validate(record))
         except ValidationError as exc:
             invalid = invalid_event(exc)
-            raise InvalidPayload(invalid.field, invalid.problem) from exc
+            cls = PersonalPayload if isinstance(invalid, PersonalDataRefused) else InvalidPayload
+            raise cls(invalid.field, invalid.problem) from exc
 
     def _plan_for_id(self, schema_id: int) -> _ReadPlan:
         plan = self._by_schema_id.get(schema_id)

@@ -41,7 +41,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from jejak.errors import InvalidEvent
+from jejak.errors import InvalidEvent, PersonalDataRefused
 
 # fullmatch, not match with "$": "$" also matches before a trailing newline, so
 # "account.email\n" used to pass as a category.
@@ -138,13 +138,17 @@ def personal_identifier(value: str) -> str | None:
     return None
 
 
+class PersonalIdentifierFound(ValueError):
+    """What :func:`_no_identifier` raises, so the error can be told from other invalid input."""
+
+
 def _no_identifier(value: str) -> str:
     """The one check behind every free-text field and vocabulary term (see :data:`Text`)."""
     if "@" not in value and _NUMBER_GATE.search(value) is None:
         return value  # the common case, without a call
     rule = personal_identifier(value)
     if rule is not None:
-        raise ValueError(
+        raise PersonalIdentifierFound(
             f"looks like {rule}; personal data belongs only in subject_id, which is pseudonymised"
         )
     return value
@@ -392,11 +396,15 @@ def invalid_event(exc: ValidationError) -> InvalidEvent:
     id or an e-mail address.
     """
     errors = exc.errors(include_url=False)
-    first = errors[0]
+    personal = [
+        e for e in errors if isinstance((e.get("ctx") or {}).get("error"), PersonalIdentifierFound)
+    ]
+    first = personal[0] if personal else errors[0]
     problem = _problem(first)
     if len(errors) > 1:
         problem += f" (and {len(errors) - 1} more problem(s))"
-    return InvalidEvent(_field_path(first["loc"]), problem)
+    cls = PersonalDataRefused if personal else InvalidEvent
+    return cls(_field_path(first["loc"]), problem)
 
 
 def parse_event(data: dict[str, Any]) -> Event:

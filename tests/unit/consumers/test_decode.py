@@ -101,3 +101,15 @@ def test_a_raw_subject_id_is_dead_lettered_without_its_key_and_value() -> None:
     assert "user-123" not in item.detail
     assert item.headers == [("h", b"1")]
     assert (item.origin.partition, item.origin.offset) == (2, 17)
+
+
+def test_an_e_mail_address_in_a_free_text_field_is_dead_lettered_without_the_message() -> None:
+    # a service writing around the SDK: model_construct skips the SDK's validation
+    leaky = EVENT.model_construct(**{**EVENT.__dict__, "trace_id": "siti.canary@example.co.id"})
+    payload = Codec().encode(leaky)
+    assert b"siti.canary" in payload
+    item = decode_message(Codec(), Msg(payload))
+    assert isinstance(item, Undecodable)
+    assert item.reason == "personal_data"
+    assert item.key is None and item.value is None
+    assert "canary" not in item.detail and "trace_id" in item.detail
