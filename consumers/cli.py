@@ -11,9 +11,9 @@ import click
 from jejak.settings import Settings
 
 if TYPE_CHECKING:
-    from jejak.lineage.api import QueryServer
+    from jejak.consumers.worker import LineageConsumer
+    from jejak.lineage.api import ApiServer
     from jejak.lineage.policy import PolicySet
-    from jejak.lineage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def topics() -> None:
     "--serve/--no-serve",
     default=True,
     show_default=True,
-    help="Serve the query API and web page from this process [JEJAK_API__HOST/PORT].",
+    help="Serve the workspace API and web page from this process [JEJAK_API__*].",
 )
 def consume(
     max_messages: int | None,
@@ -89,7 +89,7 @@ def consume(
             f"into {consumer.store.redacted_dsn} ({consumer.store.database})",
             err=True,
         )
-        server = _serve(consumer.store, policies, settings) if serve else None
+        server = _serve(consumer, policies, settings) if serve else None
         try:
             stats = consumer.run(max_messages=max_messages, idle_timeout_s=idle_timeout)
         finally:
@@ -98,16 +98,27 @@ def consume(
     click.echo(json.dumps(stats.as_dict()))
 
 
-def _serve(store: Store, policies: PolicySet, settings: Settings) -> QueryServer | None:
-    """The query API in this process: with chDB, the only one that can open the store."""
-    from jejak.lineage.api import QueryServer
-    from jejak.lineage.service import LocalQueries
+def _serve(consumer: LineageConsumer, policies: PolicySet, settings: Settings) -> ApiServer | None:
+    """The workspace API in this process: with chDB, the only one that can open the store.
 
+    The request monitor (overdue data-subject requests) runs with the
+    consumer's own monitor, so its alerts are published and sent to the sinks
+    like the retention monitor's.
+    """
+    from jejak.lineage.api import ApiServer
+    from jejak.lineage.workspace.operations import Workspace
+
+    workspace = Workspace(consumer.store, policies, checkpointer=consumer.checkpointer)
+    monitor = consumer.monitor
+    if monitor is not None:
+        consumer.monitor = lambda: [*monitor(), *workspace.check_requests()]
     try:
-        server = QueryServer(LocalQueries(store, policies), settings.api.host, settings.api.port)
+        server = ApiServer(workspace, settings.api.host, settings.api.port, settings.api)
+        server.start()
     except OSError as exc:  # the consumer matters more than its API: go on without it
-        log.warning("query API not started on %s:%s: %s", settings.api.host, settings.api.port, exc)
+        log.warning(
+            "workspace API not started on %s:%s: %s", settings.api.host, settings.api.port, exc
+        )
         return None
-    server.start()
-    click.echo(f"query API and web page on {server.url}/", err=True)
+    click.echo(f"workspace API and web page on {server.url}/", err=True)
     return server

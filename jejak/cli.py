@@ -31,7 +31,13 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "consume": ("jejak.consumers.cli:consume", "Run the lineage consumer (Kafka -> ClickHouse)."),
     "store": ("jejak.lineage.store.cli:store", "Create and inspect the lineage store."),
     "query": ("jejak.lineage.cli:query", "Ask the lineage store the compliance questions."),
-    "serve": ("jejak.lineage.cli:serve", "Serve the query API and web page over the store."),
+    "serve": ("jejak.lineage.cli:serve", "Serve the workspace API and web page over the store."),
+    "alerts": ("jejak.lineage.cli:alerts", "Triage alerts: ack, assign, resolve, reopen."),
+    "requests": ("jejak.lineage.cli:requests", "Data-subject request cases and their deadlines."),
+    "token": (
+        "jejak.lineage.cli:token_group",
+        "API tokens of the workspace: create, list, revoke.",
+    ),
     "demo": ("jejak.consumers.demo:demo", "Replay a day of traffic through the whole pipeline."),
     "verify": (
         "jejak.lineage.store.cli:verify",

@@ -160,6 +160,21 @@ class ApiSettings(_Section):
         None,
         description="query through this API instead of opening the store, e.g. http://127.0.0.1:8765",
     )
+    token: SecretStr | None = Field(
+        None, description="API token the command line sends with --api (jejak token create)"
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description='Host header names accepted besides the bound host, 127.0.0.1 and localhost (JSON list, e.g. ["jejak.example"])',
+    )
+    request_timeout_s: float = Field(60.0, gt=0, description="longest time one request may take")
+    keepalive_timeout_s: float = Field(
+        5.0, gt=0, description="idle keep-alive connections close after this"
+    )
+    max_connections: int = Field(64, ge=1, description="concurrent connections; more get 503")
+    max_body_bytes: int = Field(65536, ge=1024, description="largest request body accepted")
+    tls_certfile: Path | None = Field(None, description="serve HTTPS with this certificate (PEM)")
+    tls_keyfile: Path | None = Field(None, description="the certificate's private key (PEM)")
 
 
 def _dsn_database(store: StoreSettings, database: str | None) -> str:

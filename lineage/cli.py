@@ -1,9 +1,12 @@
-"""``jejak query`` (the compliance questions) and ``jejak serve`` (the query API and web page).
+"""``jejak query``, ``jejak alerts``, ``jejak requests``, ``jejak token`` and ``jejak serve``.
 
-Thin adapters over :mod:`jejak.lineage.service`: the same answers whether the
-store is opened here or asked through a running jejak process's API
-(``--api URL`` or ``JEJAK_API__URL``) — the way to query an embedded chDB store
-while a consumer holds it.
+Thin adapters over the one workspace service
+(:mod:`jejak.lineage.workspace.operations`): each command names an operation
+and its parameters, and gets the same answer whether the store is opened here
+(as ``local:<user>``, an officer: whoever can open the store holds it all) or
+asked through a running jejak process's API (``--api URL`` with ``--token`` or
+``JEJAK_API__URL`` / ``JEJAK_API__TOKEN``) — the way to reach an embedded chDB
+store while a consumer holds it.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -19,24 +22,20 @@ from typing import Any
 import click
 
 from jejak.errors import StoreError
-from jejak.lineage.service import LocalQueries, QueryService, RemoteQueries
+from jejak.lineage.service import LocalService, RemoteWorkspace, Service
 from jejak.output import Format, format_option, render
 from jejak.settings import Settings
 
 
 @contextmanager
-def open_service(database: str | None, api: str | None) -> Iterator[QueryService]:
-    """The API if one is named, else the store itself; a held chDB store says what to do."""
-    settings = Settings.from_env()
-    url = api or settings.api.url
-    if url:
-        if database:
-            click.echo("note: --database is ignored with --api (the API serves its own)", err=True)
-        yield RemoteQueries(url)
-        return
+def open_workspace(database: str | None) -> Iterator[Any]:
+    """The workspace on the store itself; a store held by a consumer says what to do."""
     from jejak.lineage.policy import load_policies
     from jejak.lineage.store import connect, migrate
+    from jejak.lineage.store.checkpoints import open_checkpointer
+    from jejak.lineage.workspace.operations import Workspace
 
+    settings = Settings.from_env()
     try:
         store = connect(settings.store, database)
     except StoreError as exc:
@@ -45,12 +44,33 @@ def open_service(database: str | None, api: str | None) -> Iterator[QueryService
                 f"the embedded store {settings.store.redacted_dsn} is held by another jejak "
                 "process (a running consumer: chDB allows one process per data folder). "
                 f"Ask that process instead: --api http://{settings.api.host}:{settings.api.port} "
-                "(or set JEJAK_API__URL)."
+                "--token … (or set JEJAK_API__URL and JEJAK_API__TOKEN)."
             ) from None
         raise
     with store:
         migrate(store)
-        yield LocalQueries(store, load_policies(settings.policy.path))
+        yield Workspace(
+            store,
+            load_policies(settings.policy.path),
+            checkpointer=open_checkpointer(settings, store),
+        )
+
+
+@contextmanager
+def open_service(database: str | None, api: str | None, token: str | None) -> Iterator[Service]:
+    """The API if one is named, else the store itself."""
+    settings = Settings.from_env()
+    url = api or settings.api.url
+    if url:
+        if database:
+            click.echo("note: --database is ignored with --api (the API serves its own)", err=True)
+        secret = token or (settings.api.token.get_secret_value() if settings.api.token else None)
+        yield RemoteWorkspace(url, secret)
+        return
+    from jejak.lineage.workspace.operations import local_caller
+
+    with open_workspace(database) as workspace:
+        yield LocalService(workspace, local_caller())
 
 
 def store_is_held(exc: StoreError) -> bool:
@@ -62,21 +82,47 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-database_option = click.option(
-    "--database", default=None, help="ClickHouse database [JEJAK_STORE__DATABASE, default jejak]."
-)
-api_option = click.option(
-    "--api",
-    default=None,
-    metavar="URL",
-    help="Ask a running jejak process (jejak consume / jejak serve) [JEJAK_API__URL].",
-)
+def service_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--database, --api and --token, for every command that asks the workspace."""
+    func = click.option(
+        "--token",
+        default=None,
+        metavar="TOKEN",
+        help="API token sent with --api [JEJAK_API__TOKEN].",
+    )(func)
+    func = click.option(
+        "--api",
+        default=None,
+        metavar="URL",
+        help="Ask a running jejak process (jejak consume / jejak serve) [JEJAK_API__URL].",
+    )(func)
+    return click.option(
+        "--database",
+        default=None,
+        help="ClickHouse database [JEJAK_STORE__DATABASE, default jejak].",
+    )(func)
+
+
 since_option = click.option(
     "--since", type=click.DateTime(), default=None, help="From this time (UTC), e.g. 2026-05-01."
 )
 until_option = click.option(
     "--until", type=click.DateTime(), default=None, help="Before this time (UTC)."
 )
+reason_option = click.option(
+    "--reason",
+    default=None,
+    metavar="REF",
+    help="Why you read this subject (e.g. the request reference); recorded in the access log.",
+)
+
+
+def ask(
+    database: str | None, api: str | None, token: str | None, operation: str, /, **params: Any
+) -> Any:
+    """One operation, on the store or through the API; parameters left unset are not sent."""
+    with open_service(database, api, token) as service:
+        return service.call(operation, {k: v for k, v in params.items() if v is not None})
 
 
 @click.group("query")
@@ -91,19 +137,28 @@ def query() -> None:
     is_flag=True,
     help="SUBJECT_ID is a raw id: pseudonymise it with JEJAK_SDK__PSEUDONYMIZATION_KEY first.",
 )
-@database_option
-@api_option
+@reason_option
+@service_options
 @click.option("--json", "as_json", is_flag=True, help="JSON for machines.")
 def subject(
-    subject_id: str, raw: bool, database: str | None, api: str | None, as_json: bool
+    subject_id: str,
+    raw: bool,
+    reason: str | None,
+    database: str | None,
+    api: str | None,
+    token: str | None,
+    as_json: bool,
 ) -> None:
-    """Everything about one data subject: collected, used, disclosed, consents, violations."""
+    """Everything about one data subject: collected, used, disclosed, consents, violations.
+
+    A subject-level read: it needs --reason and is recorded in the access log
+    before the answer is shown.
+    """
     if raw:
         from jejak.schemas.pseudonym import pseudonymize
 
         subject_id = pseudonymize(subject_id, Settings.from_env().sdk.pseudonymization_key)
-    with open_service(database, api) as service:
-        report = service.subject(subject_id)
+    report = ask(database, api, token, "subject_report", subject_id=subject_id, reason=reason)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
@@ -123,37 +178,28 @@ def print_subject_report(report: dict[str, Any]) -> None:
             "source",
             "source_partner",
             "times",
-            "first_at",
-            "last_at",
             "bases",
             "violations",
+            "event_ids",
         ],
         title="What was collected",
     )
     render(
         report["used"],
-        columns=["purpose", "categories", "times", "bases", "violations"],
+        columns=["purpose", "categories", "times", "bases", "violations", "event_ids"],
         title="What it was used for",
     )
     render(
         report["disclosed"],
-        columns=[
-            "recipient_id",
-            "recipient_kind",
-            "purpose",
-            "categories",
-            "times",
-            "bases",
-            "violations",
-        ],
+        columns=["recipient_id", "recipient_kind", "purpose", "categories", "times", "bases", "violations", "event_ids"],
         title="Who received it",
-    )
+    )  # fmt: skip
     render(
         report["consents"],
-        columns=["scope", "action", "since"],
+        columns=["scope", "action", "since", "event_ids"],
         title="Consents (latest per scope)",
     )
-    render(report["deleted"], columns=["category", "deleted_at"], title="Deleted")
+    render(report["deleted"], columns=["category", "deleted_at", "event_ids"], title="Deleted")
     render(
         report["violations"],
         columns=["occurred_at", "event_id", "kind", "reasons", "policy_version"],
@@ -167,8 +213,7 @@ def print_subject_report(report: dict[str, Any]) -> None:
 @click.option("--recipient-kind", default=None, help="Only this recipient kind, e.g. data_broker.")
 @since_option
 @until_option
-@database_option
-@api_option
+@service_options
 @format_option
 def disclosures_cmd(
     recipient: str | None,
@@ -177,79 +222,126 @@ def disclosures_cmd(
     until: datetime | None,
     database: str | None,
     api: str | None,
+    token: str | None,
     fmt: Format,
 ) -> None:
     """Who received what, for which purpose, on which basis."""
-    with open_service(database, api) as service:
-        rows = service.disclosures(
-            recipient_id=recipient,
-            recipient_kind=recipient_kind,
-            since=_utc(since),
-            until=_utc(until),
-        )
+    rows = ask(
+        database,
+        api,
+        token,
+        "disclosures",
+        recipient=recipient,
+        recipient_kind=recipient_kind,
+        since=_utc(since),
+        until=_utc(until),
+    )
     render(rows, fmt, title="Disclosures by recipient")
+
+
+STATUSES = ["open", "acknowledged", "assigned", "resolved", "false_positive"]
 
 
 @query.command("violations")
 @click.option(
-    "--reason", default=None, help="Only this reason code, e.g. disclosure_without_consent."
+    "--code", default=None, help="Only this reason code, e.g. disclosure_without_consent."
 )
 @click.option("--severity", default=None, type=click.Choice(["critical", "high", "medium", "low"]))
-@click.option("--subject", default=None, help="Only this (pseudonymous) subject.")
+@click.option("--status", default=None, type=click.Choice(STATUSES), help="Triage status.")
+@click.option("--subject", default=None, help="Only this (pseudonymous) subject (needs --reason).")
+@reason_option
 @click.option("--limit", default=50, show_default=True)
 @since_option
 @until_option
-@database_option
-@api_option
+@service_options
 @format_option
 def violations_cmd(
-    reason: str | None,
+    code: str | None,
     severity: str | None,
+    status: str | None,
     subject: str | None,
+    reason: str | None,
     limit: int,
     since: datetime | None,
     until: datetime | None,
     database: str | None,
     api: str | None,
+    token: str | None,
     fmt: Format,
 ) -> None:
-    """Alerts raised on violations, most severe first."""
-    with open_service(database, api) as service:
-        rows = service.violations(
-            reason=reason,
-            severity=severity,
-            subject_id=subject,
-            since=_utc(since),
-            until=_utc(until),
-            limit=limit,
-        )
-    columns = ["severity", "reason", "occurred_at", "subject_id", "kind", "recipient_id", "summary"]
+    """Alerts raised on violations with their triage status, most severe first."""
+    rows = ask(
+        database,
+        api,
+        token,
+        "violations",
+        code=code,
+        severity=severity,
+        status=status,
+        subject=subject,
+        reason=reason,
+        since=_utc(since),
+        until=_utc(until),
+        limit=limit,
+    )
+    columns = ["alert_id", "severity", "status", "reason", "occurred_at", "subject_id", "summary"]
     render(
         rows, fmt, columns=columns if fmt == "table" else None, title="Violations", empty="(none)"
     )
 
 
 @query.command("alerts")
-@database_option
-@api_option
+@service_options
 @format_option
-def alerts_cmd(database: str | None, api: str | None, fmt: Format) -> None:
-    """Alerts counted by severity and reason."""
-    with open_service(database, api) as service:
-        rows = service.alerts()
-    render(rows, fmt, title="Alerts by severity and reason", empty="(no alerts)")
+def alerts_cmd(database: str | None, api: str | None, token: str | None, fmt: Format) -> None:
+    """Alerts counted by severity, reason and triage status."""
+    rows = ask(database, api, token, "alert_counts")
+    render(rows, fmt, title="Alerts by severity, reason and status", empty="(no alerts)")
 
 
 @query.command("dead-letters")
 @click.option("--limit", default=50, show_default=True)
-@database_option
-@api_option
+@service_options
 @format_option
-def dead_letters_cmd(limit: int, database: str | None, api: str | None, fmt: Format) -> None:
+def dead_letters_cmd(
+    limit: int, database: str | None, api: str | None, token: str | None, fmt: Format
+) -> None:
     """Messages the consumer could not decode or validate, with why and where from."""
-    with open_service(database, api) as service:
-        rows = service.dead_letters(limit)
-    render(rows, fmt, title="Dead letters", empty="(none)")
+    render(ask(database, api, token, "dead_letters", limit=limit), fmt, title="Dead letters", empty="(none)")  # fmt: skip
+
+
+@query.command("access-log")
+@click.option("--subject", default=None, help="Only reads of this subject.")
+@click.option("--token-name", "token_name", default=None, help="Only reads by this token.")
+@click.option("--limit", default=100, show_default=True)
+@since_option
+@until_option
+@service_options
+@format_option
+def access_log_cmd(
+    subject: str | None,
+    token_name: str | None,
+    limit: int,
+    since: datetime | None,
+    until: datetime | None,
+    database: str | None,
+    api: str | None,
+    token: str | None,
+    fmt: Format,
+) -> None:
+    """Who read which subject, when, through which endpoint, and why (auditors, officers)."""
+    rows = ask(
+        database,
+        api,
+        token,
+        "access_log",
+        subject=subject,
+        token=token_name,
+        limit=limit,
+        since=_utc(since),
+        until=_utc(until),
+    )
+    render(rows, fmt, title="Access log", empty="(no subject-level reads)")
 
 
 @query.command("retention")
@@ -265,37 +357,39 @@ def dead_letters_cmd(limit: int, database: str | None, api: str | None, fmt: For
     is_flag=True,
     help="Record a retention_overdue alert for each new finding (the monitor, on demand; not with --api).",
 )
-@database_option
-@api_option
+@service_options
 @format_option
 def retention_cmd(
-    days: int | None, raise_alerts: bool, database: str | None, api: str | None, fmt: Format
+    days: int | None,
+    raise_alerts: bool,
+    database: str | None,
+    api: str | None,
+    token: str | None,
+    fmt: Format,
 ) -> None:
     """Closed accounts whose data was not deleted in time (section F).
 
     The deadline is the closure plus the retention of the policy version in
     force at the closure (JEJAK_POLICY__PATH), unless --days says otherwise.
     """
-    with open_service(database, api) as service:
-        render(service.retention(days), fmt, title="Retention overdue", empty="(none)")
+    with open_service(database, api, token) as service:
+        render(service.call("retention", {"days": days} if days is not None else {}), fmt, title="Retention overdue", empty="(none)")  # fmt: skip
         if raise_alerts:
-            if not isinstance(service, LocalQueries):
+            if not isinstance(service, LocalService):
                 raise click.ClickException("--raise writes to the store: run it where the store is")
             from jejak.lineage.store import retention
 
-            alerts = retention.retention_alerts(service.store, service.policies)
-            retention.record(service.store, alerts)
+            ws = service.workspace
+            alerts = retention.raise_retention_alerts(ws.store, ws.policies, ws.checkpointer)
             click.echo(f"{len(alerts)} new retention_overdue alert(s) recorded", err=True)
 
 
 @query.command("stats")
-@database_option
-@api_option
+@service_options
 @format_option
-def stats_cmd(database: str | None, api: str | None, fmt: Format) -> None:
+def stats_cmd(database: str | None, api: str | None, token: str | None, fmt: Format) -> None:
     """Events, subjects, decisions and dead letters at a glance."""
-    with open_service(database, api) as service:
-        t = service.stats()
+    t = ask(database, api, token, "stats")
     rows: list[dict[str, Any]] = [
         {"what": "events", "count": t["events"]},
         {"what": "subjects", "count": t["subjects"]},
@@ -306,27 +400,190 @@ def stats_cmd(database: str | None, api: str | None, fmt: Format) -> None:
     render(rows, fmt, title="lineage store")
 
 
+# -- alert triage ----------------------------------------------------------------------------
+
+
+@click.group("alerts")
+def alerts() -> None:
+    """Triage alerts: acknowledge, assign, resolve, mark false positive, reopen (officers)."""
+
+
+def _triage_command(command: str, status: str, doc: str) -> None:
+    @alerts.command(command, help=doc)
+    @click.argument("alert_id")
+    @click.option("--comment", default="", help="Why; kept in the chained journal.")
+    @click.option("--assignee", default=None, help="The token name it goes to (assign).")
+    @service_options
+    def run(
+        alert_id: str,
+        comment: str,
+        assignee: str | None,
+        database: str | None,
+        api: str | None,
+        token: str | None,
+    ) -> None:
+        answer = ask(
+            database,
+            api,
+            token,
+            "triage",
+            alert_id=alert_id,
+            status=status,
+            comment=comment,
+            assignee=assignee,
+        )
+        click.echo(f"{answer['alert_id']}: {answer['status']} ({answer['record_id']})")
+
+
+for _command, _status, _doc in (
+    ("ack", "acknowledged", "Acknowledge an alert: someone is looking at it."),
+    ("assign", "assigned", "Assign an alert to a token name (--assignee)."),
+    ("resolve", "resolved", "Resolve an alert."),
+    ("false-positive", "false_positive", "Close an alert as a false positive."),
+    ("reopen", "reopened", "Reopen a resolved or dismissed alert."),
+):
+    _triage_command(_command, _status, _doc)
+
+
+@alerts.command("show")
+@click.argument("alert_id")
+@service_options
+def alert_show(alert_id: str, database: str | None, api: str | None, token: str | None) -> None:
+    """One alert, its current status and every status change."""
+    click.echo(json.dumps(ask(database, api, token, "alert", alert_id=alert_id), indent=2))
+
+
+# -- data-subject requests -------------------------------------------------------------------
+
+
+@click.group("requests", invoke_without_command=True)
+@click.option("--open", "only_open", is_flag=True, help="Only open cases.")
+@service_options
+@format_option
+@click.pass_context
+def requests(
+    ctx: click.Context,
+    only_open: bool,
+    database: str | None,
+    api: str | None,
+    token: str | None,
+    fmt: Format,
+) -> None:
+    """Data-subject request cases, their UU PDP deadline and the time left."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = ask(database, api, token, "requests", open=only_open)
+    columns = ["case_id", "request", "status", "subject_id", "opened_at", "deadline", "hours_left", "overdue", "source"]  # fmt: skip
+    render(rows, fmt, columns=columns if fmt == "table" else None, title="Requests", empty="(none)")
+
+
+@requests.command("record")
+@click.argument("subject_id")
+@click.option("--request", "kind", required=True, help="access, rectification, deletion, ...")
+@click.option("--ref", "request_ref", required=True, help="The request reference (the case).")
+@click.option(
+    "--status", default="received", type=click.Choice(["received", "fulfilled", "rejected"])
+)
+@click.option("--comment", default="")
+@service_options
+def request_record(
+    subject_id: str,
+    kind: str,
+    request_ref: str,
+    status: str,
+    comment: str,
+    database: str | None,
+    api: str | None,
+    token: str | None,
+) -> None:
+    """Open a case received outside the event stream (a letter), or set a case's status."""
+    answer = ask(
+        database,
+        api,
+        token,
+        "record_request",
+        subject_id=subject_id,
+        request=kind,
+        request_ref=request_ref,
+        status=status,
+        comment=comment,
+    )
+    click.echo(f"{answer['case_id']}: {status} ({answer['record_id']})")
+
+
+@requests.command("check")
+@click.option("--database", default=None, help="ClickHouse database [JEJAK_STORE__DATABASE].")
+def request_check(database: str | None) -> None:
+    """Raise subject_request_overdue for each open case past its deadline (on the store)."""
+    with open_workspace(database) as workspace:
+        raised = workspace.check_requests()
+    click.echo(f"{len(raised)} new subject_request_overdue alert(s) recorded", err=True)
+
+
+# -- tokens ----------------------------------------------------------------------------------
+
+
+@click.group("token")
+def token_group() -> None:
+    """API tokens: create (printed once), list, revoke. Stored as SHA-256 hashes only."""
+
+
+@token_group.command("create")
+@click.option("--name", required=True, help="A label such as officer-ana (no e-mail address).")
+@click.option("--role", required=True, type=click.Choice(["officer", "analyst", "auditor"]))
+@service_options
+def token_create(
+    name: str, role: str, database: str | None, api: str | None, token: str | None
+) -> None:
+    """Create a token and print it, alone, on stdout: it is shown this once."""
+    answer = ask(database, api, token, "create_token", name=name, role=role)
+    click.echo(f"token {answer['name']} ({answer['role']}) created; keep it secret", err=True)
+    click.echo(answer["token"])
+
+
+@token_group.command("list")
+@service_options
+@format_option
+def token_list(database: str | None, api: str | None, token: str | None, fmt: Format) -> None:
+    """Every token: name, role, when created and by whom, whether revoked."""
+    render(ask(database, api, token, "tokens"), fmt, title="Tokens", empty="(no tokens)")
+
+
+@token_group.command("revoke")
+@click.argument("name")
+@service_options
+def token_revoke(name: str, database: str | None, api: str | None, token: str | None) -> None:
+    """End a token: it is refused from now on."""
+    ask(database, api, token, "revoke_token", name=name)
+    click.echo(f"token {name} revoked", err=True)
+
+
+# -- the server ------------------------------------------------------------------------------
+
+
 @click.command("serve")
 @click.option("--host", default=None, help="Listen address [JEJAK_API__HOST, default 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port [JEJAK_API__PORT, default 8765].")
-@database_option
+@click.option("--database", default=None, help="ClickHouse database [JEJAK_STORE__DATABASE].")
 def serve(host: str | None, port: int | None, database: str | None) -> None:
-    """Serve the query API and the web page over the store (read-only), until Ctrl-C.
+    """Serve the workspace API and the web page over the store, until Ctrl-C.
 
-    No authentication of its own: keep it on 127.0.0.1, or behind the company's
-    authenticating proxy. `jejak consume` serves the same API itself.
+    Every /api call needs a token (jejak token create). `jejak consume` serves
+    the same API itself.
     """
-    from jejak.lineage.api import QueryServer
+    from jejak.lineage.api import ApiServer
 
     settings = Settings.from_env()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with open_service(database, None) as service:
-        server = QueryServer(
-            service, host or settings.api.host, settings.api.port if port is None else port
-        )
-        server.start()
-        click.echo(f"jejak query API and web page on {server.url}/ (Ctrl-C stops)", err=True)
+    with open_workspace(database) as workspace:
+        server = ApiServer(
+            workspace,
+            host or settings.api.host,
+            settings.api.port if port is None else port,
+            settings.api,
+        ).start()
+        click.echo(f"jejak workspace API and web page on {server.url}/ (Ctrl-C stops)", err=True)
         try:
             stop.wait()
         except KeyboardInterrupt:

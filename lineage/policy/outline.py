@@ -115,9 +115,14 @@ def outline(policy: Policy) -> list[Row]:
             f"deleted within {days} days of closure",
         )
     )
-    for d in doc.subject_requests:
+    for deadline in doc.subject_requests:
         rows.append(
-            Row("request", d.source, f"{d.request} request", f"answered within {d.within_hours} h")
+            Row(
+                "request",
+                deadline.source,
+                f"{deadline.request} request",
+                f"answered within {deadline.within_hours} h",
+            )
         )
     up = doc.updates
     how = (

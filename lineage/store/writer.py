@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from jejak.lineage.store.chain import (
     load_journal_head,
 )
 from jejak.lineage.store.client import Store
-from jejak.lineage.store.tables import DEAD_LETTERS, EVENTS, JOURNAL, Source, row_of
+from jejak.lineage.store.tables import DEAD_LETTERS, EVENTS, JOURNAL, Source, row_maker
 from jejak.schemas.models import Event, format_timestamp
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ class Batch:
         summary: str = "",
     ) -> None:
         """The row of one evaluated event, given the next place in its partition's chain."""
-        row = row_of(Source(event, verdict, severity, summary))
+        row = row_maker(EVENTS, type(event))(Source(event, verdict, severity, summary))
         row[_TOPIC], row[_PARTITION], row[_OFFSET] = origin.topic, origin.partition, origin.offset
         EVENT_CHAINER.chain(head, row)
         head.last_offset = max(head.last_offset, origin.offset)
@@ -199,6 +200,19 @@ def append_journal(
     """
     if not records:
         return []
+    with _JOURNAL_WRITER:  # the API's threads and the consumer's monitor share one journal
+        return _append_journal(store, records, checkpointer)
+
+
+_JOURNAL_WRITER = threading.Lock()
+"""One journal writer at a time in this process: two writers reading the same head would fork
+the chain (two rows with one ``seq``). Processes sharing a ClickHouse server must not both write
+the journal (see docs/workspace.md)."""
+
+
+def _append_journal(
+    store: Store, records: Sequence[JournalRecord], checkpointer: Checkpointer | None
+) -> list[str]:
     head = load_journal_head(store)
     rows: list[list[Any]] = []
     names = JOURNAL.written_names
