@@ -45,9 +45,11 @@ COMMENT_MAX = 2000
 
 
 def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+    if value is None:
+        return None
+    if not 1970 <= value.year <= 2200:  # the store's DateTime64 range, with room
+        raise ValueError("is outside the years 1970-2200")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _label(value: str | None) -> str | None:
