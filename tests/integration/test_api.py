@@ -469,3 +469,20 @@ def test_tokens_from_the_command_line(
         assert c.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     stored = desk.store.query("SELECT body FROM {db}.journal WHERE record_kind = 'token_created'")
     assert all(token not in r["body"] and "jjk_" not in r["body"] for r in stored)
+
+
+def test_an_erasure_reaches_the_workspace_records(desk: Desk) -> None:
+    from jejak.lineage.store.erasure import erase
+
+    with desk.client("officer") as officer:
+        officer.get(f"/api/subjects/{ALICE}", params={"reason": "DSR-2026-0001"})
+        officer.post(
+            "/api/alerts/d1:disclosure_without_consent/status", json={"status": "acknowledged"}
+        )
+    erase(desk.store, ALICE, "DSR-2026-0002", checkpointer=desk.workspace.checkpointer)
+    rows = desk.store.query("SELECT subject_id, body FROM {db}.journal")
+    assert rows and all(ALICE not in r["subject_id"] + r["body"] for r in rows)
+    with desk.client("auditor") as auditor:
+        (read,) = auditor.get("/api/access-log").json()
+    assert read["subject_id"].startswith("erased:") and read["reason"] == "DSR-2026-0001"
+    desk.verify_clean()
