@@ -12,7 +12,7 @@ CREATE TABLE IF NOT EXISTS jejak.events_local ON CLUSTER jejak_cluster (
     `event_id` String,
     `kind` LowCardinality(String),
     `occurred_at` DateTime64(3, 'UTC'),
-    `subject_commitment` String,
+    `subject_commitment` FixedString(32) CODEC(NONE),
     `subject_id` String,
     `trace_id` String,
     `legal_request_ref` String,
@@ -42,9 +42,9 @@ CREATE TABLE IF NOT EXISTS jejak.events_local ON CLUSTER jejak_cluster (
     `policy_version` LowCardinality(String),
     `severity` LowCardinality(String),
     `summary` String,
-    `prev_hash` String,
-    `row_hash` String,
-    `subject_salt` String,
+    `prev_hash` FixedString(32) CODEC(NONE),
+    `row_hash` FixedString(32) CODEC(NONE),
+    `subject_salt` FixedString(16) CODEC(NONE),
     `erasure_ref` String DEFAULT '',
     `ingested_at` DateTime64(3, 'UTC') DEFAULT now64(3),
     INDEX idx_event_id event_id TYPE bloom_filter(0.001) GRANULARITY 4,
@@ -61,12 +61,12 @@ CREATE TABLE IF NOT EXISTS jejak.journal_local ON CLUSTER jejak_cluster (
     `record_id` String,
     `record_kind` LowCardinality(String),
     `recorded_at` DateTime64(3, 'UTC'),
-    `subject_commitment` String,
+    `subject_commitment` FixedString(32) CODEC(NONE),
     `subject_id` String,
     `body` String,
-    `prev_hash` String,
-    `row_hash` String,
-    `subject_salt` String,
+    `prev_hash` FixedString(32) CODEC(NONE),
+    `row_hash` FixedString(32) CODEC(NONE),
+    `subject_salt` FixedString(16) CODEC(NONE),
     `erasure_ref` String DEFAULT '',
     `ingested_at` DateTime64(3, 'UTC') DEFAULT now64(3)
 )
@@ -109,38 +109,6 @@ ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jejak/schema_migrations
 ORDER BY (version)
 SETTINGS non_replicated_deduplication_window = 1000;
 
-CREATE TABLE IF NOT EXISTS jejak.lineage_local ON CLUSTER jejak_cluster (
-    `topic` LowCardinality(String),
-    `partition` Int32,
-    `seq` UInt64,
-    `event_id` String,
-    `subject_id` String,
-    `kind` LowCardinality(String),
-    `occurred_at` DateTime64(3, 'UTC'),
-    `category` LowCardinality(String),
-    `source` LowCardinality(String),
-    `source_partner` LowCardinality(String),
-    `purpose` LowCardinality(String),
-    `channel` LowCardinality(String),
-    `public` Bool,
-    `recipient_id` String,
-    `recipient_kind` LowCardinality(String),
-    `recipient_country` LowCardinality(String),
-    `transfer` LowCardinality(String),
-    `inputs` Array(String),
-    `outputs` Array(String),
-    `producer_service` LowCardinality(String),
-    `decision` LowCardinality(String),
-    `basis` LowCardinality(String),
-    `reasons` Array(LowCardinality(String)),
-    `policy_version` LowCardinality(String),
-    INDEX idx_kind kind TYPE set(8) GRANULARITY 4
-)
-ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jejak/lineage', '{replica}')
-PARTITION BY toYYYYMM(occurred_at)
-ORDER BY (subject_id, occurred_at, event_id, category)
-SETTINGS non_replicated_deduplication_window = 1000;
-
 CREATE TABLE IF NOT EXISTS jejak.consents_local ON CLUSTER jejak_cluster (
     `topic` LowCardinality(String),
     `partition` Int32,
@@ -178,41 +146,21 @@ ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jejak/alerts', '{replic
 ORDER BY (severity, occurred_at, alert_id)
 SETTINGS non_replicated_deduplication_window = 1000;
 
-CREATE TABLE IF NOT EXISTS jejak.daily_stats_local ON CLUSTER jejak_cluster (
+CREATE TABLE IF NOT EXISTS jejak.daily_local ON CLUSTER jejak_cluster (
     `day` Date,
     `kind` LowCardinality(String),
     `decision` LowCardinality(String),
-    `events` UInt64
-)
-ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/jejak/daily_stats', '{replica}')
-ORDER BY (day, kind, decision)
-SETTINGS non_replicated_deduplication_window = 1000;
-
-CREATE TABLE IF NOT EXISTS jejak.daily_disclosures_local ON CLUSTER jejak_cluster (
-    `day` Date,
+    `basis` LowCardinality(String),
+    `reason` LowCardinality(String),
+    `first_reason` UInt8,
     `recipient_id` String,
     `recipient_kind` LowCardinality(String),
     `purpose` LowCardinality(String),
-    `basis` LowCardinality(String),
-    `disclosures` UInt64,
-    `violations` UInt64
-)
-ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/jejak/daily_disclosures', '{replica}')
-ORDER BY (day, recipient_id, recipient_kind, purpose, basis)
-SETTINGS non_replicated_deduplication_window = 1000;
-
-CREATE TABLE IF NOT EXISTS jejak.daily_clauses_local ON CLUSTER jejak_cluster (
-    `day` Date,
-    `kind` LowCardinality(String),
-    `basis` LowCardinality(String),
-    `reason` LowCardinality(String),
     `events` UInt64
 )
-ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/jejak/daily_clauses', '{replica}')
-ORDER BY (day, kind, basis, reason)
+ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/jejak/daily', '{replica}')
+ORDER BY (day, kind, decision, basis, reason, first_reason, recipient_kind, recipient_id, purpose)
 SETTINGS non_replicated_deduplication_window = 1000;
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS jejak.lineage_mv ON CLUSTER jejak_cluster TO jejak.lineage_local AS SELECT topic, partition, seq, event_id, subject_id, kind, occurred_at, category, source, source_partner, purpose, channel, public, recipient_id, recipient_kind, recipient_country, transfer, inputs, outputs, producer_service, decision, basis, reasons, policy_version FROM jejak.events_local ARRAY JOIN data_categories AS category WHERE kind IN ('collection', 'use', 'disclosure', 'deletion');
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS jejak.consents_mv ON CLUSTER jejak_cluster TO jejak.consents_local AS SELECT topic, partition, seq, event_id, subject_id, occurred_at, scope, action, producer_service FROM jejak.events_local WHERE kind IN ('consent', 'policy_accepted', 'account_closed');
 
@@ -220,11 +168,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS jejak.alerts_mv ON CLUSTER jejak_cluster 
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS jejak.journal_alerts_mv ON CLUSTER jejak_cluster TO jejak.alerts_local AS SELECT JSONExtractString(body, 'alert_id') AS alert_id, '' AS event_id, subject_id, JSONExtractString(body, 'kind') AS kind, parseDateTime64BestEffort(JSONExtractString(body, 'occurred_at'), 3, 'UTC') AS occurred_at, JSONExtractString(body, 'severity') AS severity, JSONExtractString(body, 'reason') AS reason, JSONExtract(body, 'reasons', 'Array(String)') AS reasons, JSONExtract(body, 'categories', 'Array(String)') AS categories, JSONExtractString(body, 'purpose') AS purpose, '' AS recipient_id, '' AS recipient_kind, JSONExtractString(body, 'policy_version') AS policy_version, JSONExtractString(body, 'summary') AS summary, 'monitor' AS origin, recorded_at AS raised_at FROM jejak.journal_local WHERE record_kind = 'alert';
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS jejak.daily_stats_mv ON CLUSTER jejak_cluster TO jejak.daily_stats_local AS SELECT toDate(occurred_at) AS day, kind, decision, count() AS events FROM jejak.events_local WHERE erasure_ref = '' GROUP BY day, kind, decision;
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS jejak.daily_disclosures_mv ON CLUSTER jejak_cluster TO jejak.daily_disclosures_local AS SELECT toDate(occurred_at) AS day, recipient_id, recipient_kind, purpose, basis, count() AS disclosures, countIf(decision = 'violation') AS violations FROM jejak.events_local WHERE kind = 'disclosure' AND erasure_ref = '' GROUP BY day, recipient_id, recipient_kind, purpose, basis;
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS jejak.daily_clauses_mv ON CLUSTER jejak_cluster TO jejak.daily_clauses_local AS SELECT toDate(occurred_at) AS day, kind, basis, arrayJoin(if(empty(reasons), [''], reasons)) AS reason, count() AS events FROM jejak.events_local WHERE erasure_ref = '' GROUP BY day, kind, basis, reason;
+CREATE MATERIALIZED VIEW IF NOT EXISTS jejak.daily_mv ON CLUSTER jejak_cluster TO jejak.daily_local AS SELECT day, kind, decision, basis, reason, first_reason, recipient_id, recipient_kind, purpose, events FROM (SELECT toDate(occurred_at) AS day, kind, decision, basis, arrayJoin(arrayEnumerate(if(empty(reasons), [''], reasons))) AS n, if(empty(reasons), '', reasons[n]) AS reason, toUInt8(n = 1) AS first_reason, recipient_id, recipient_kind, purpose, count() AS events FROM jejak.events_local WHERE erasure_ref = '' GROUP BY day, kind, decision, basis, n, reason, recipient_id, recipient_kind, purpose);
 
 CREATE TABLE IF NOT EXISTS jejak.events ON CLUSTER jejak_cluster AS jejak.events_local ENGINE = Distributed(jejak_cluster, jejak, events_local, cityHash64(subject_id));
 
@@ -236,15 +180,17 @@ CREATE TABLE IF NOT EXISTS jejak.dead_letters ON CLUSTER jejak_cluster AS jejak.
 
 CREATE TABLE IF NOT EXISTS jejak.schema_migrations ON CLUSTER jejak_cluster AS jejak.schema_migrations_local ENGINE = Distributed(jejak_cluster, jejak, schema_migrations_local, rand());
 
-CREATE TABLE IF NOT EXISTS jejak.lineage ON CLUSTER jejak_cluster AS jejak.lineage_local ENGINE = Distributed(jejak_cluster, jejak, lineage_local, cityHash64(subject_id));
-
 CREATE TABLE IF NOT EXISTS jejak.consents ON CLUSTER jejak_cluster AS jejak.consents_local ENGINE = Distributed(jejak_cluster, jejak, consents_local, cityHash64(subject_id));
 
 CREATE TABLE IF NOT EXISTS jejak.alerts ON CLUSTER jejak_cluster AS jejak.alerts_local ENGINE = Distributed(jejak_cluster, jejak, alerts_local, cityHash64(subject_id));
 
-CREATE TABLE IF NOT EXISTS jejak.daily_stats ON CLUSTER jejak_cluster AS jejak.daily_stats_local ENGINE = Distributed(jejak_cluster, jejak, daily_stats_local, rand());
+CREATE TABLE IF NOT EXISTS jejak.daily ON CLUSTER jejak_cluster AS jejak.daily_local ENGINE = Distributed(jejak_cluster, jejak, daily_local, rand());
 
-CREATE TABLE IF NOT EXISTS jejak.daily_disclosures ON CLUSTER jejak_cluster AS jejak.daily_disclosures_local ENGINE = Distributed(jejak_cluster, jejak, daily_disclosures_local, rand());
+CREATE VIEW IF NOT EXISTS jejak.lineage ON CLUSTER jejak_cluster AS SELECT topic, partition, seq, event_id, subject_id, kind, occurred_at, category, source, source_partner, purpose, channel, public, recipient_id, recipient_kind, recipient_country, transfer, inputs, outputs, producer_service, decision, basis, reasons, policy_version FROM jejak.events ARRAY JOIN data_categories AS category WHERE kind IN ('collection', 'use', 'disclosure', 'deletion');
 
-CREATE TABLE IF NOT EXISTS jejak.daily_clauses ON CLUSTER jejak_cluster AS jejak.daily_clauses_local ENGINE = Distributed(jejak_cluster, jejak, daily_clauses_local, rand());
+CREATE VIEW IF NOT EXISTS jejak.daily_stats ON CLUSTER jejak_cluster AS SELECT day, kind, decision, sum(events) AS events FROM jejak.daily WHERE first_reason GROUP BY day, kind, decision;
+
+CREATE VIEW IF NOT EXISTS jejak.daily_disclosures ON CLUSTER jejak_cluster AS SELECT day, recipient_id, recipient_kind, purpose, basis, sum(events) AS disclosures, sumIf(events, decision = 'violation') AS violations FROM jejak.daily WHERE kind = 'disclosure' AND first_reason GROUP BY day, recipient_id, recipient_kind, purpose, basis;
+
+CREATE VIEW IF NOT EXISTS jejak.daily_clauses ON CLUSTER jejak_cluster AS SELECT day, kind, basis, reason, sum(events) AS events FROM jejak.daily GROUP BY day, kind, basis, reason;
 

@@ -12,6 +12,7 @@ and each value is first written as text:
 column type        text
 =================  ==========================================================
 String             the UTF-8 bytes as stored
+FixedString(n)     its n bytes (a hash)
 integer            decimal (``-1``, ``42``)
 Bool               ``1`` or ``0``
 DateTime64(3)      milliseconds since 1970-01-01T00:00:00Z, decimal
@@ -21,7 +22,9 @@ Array(String)      the concatenated netstrings of the items
 The redactable columns (subject id, trace id, legal request reference) are
 not in the canonical bytes. Instead ``subject_commitment`` is, and it is
 ``hex(SHA-256(salt || netstring(v_1) || netstring(v_2) ...))`` over the
-redactable values with a random 16-byte salt kept in ``subject_salt``. An
+redactable values with a random 16-byte salt kept in ``subject_salt``
+(stored as 32 raw bytes; a row that names nobody has 32 zero bytes, and its
+salt is 16 zero bytes, as is the salt an erasure destroyed). An
 erasure blanks the values and destroys the salt: the commitment (and with it
 the chain) is unchanged, and nobody can test a pseudonym against it any more.
 
@@ -73,6 +76,8 @@ def _text(column_type: str) -> Callable[[Any], bytes]:
         return lambda v: b"1" if v else b"0"
     if column_type.lstrip("U").startswith("Int"):
         return lambda v: b"%d" % v
+    if column_type.startswith("FixedString"):
+        return lambda v: v
     return lambda v: v.encode()
 
 
@@ -80,8 +85,8 @@ def tag(table: Table) -> bytes:
     return f"{table.name}/v1\n".encode()
 
 
-def encoder(table: Table) -> Callable[[Sequence[Any]], bytes]:
-    """``values -> canonical bytes``; ``values`` are the canonical columns' values, in order."""
+def reference_encoder(table: Table) -> Callable[[Sequence[Any]], bytes]:
+    """``values -> canonical bytes``, written plainly: what :func:`encoder` must equal."""
     head = tag(table)
     texts = [_text(c.type) for c in table.canonical]
 
@@ -91,15 +96,54 @@ def encoder(table: Table) -> Callable[[Sequence[Any]], bytes]:
     return encode
 
 
-def commitment(salt: bytes, values: Sequence[str]) -> str:
-    """The salted commitment to a row's redactable values ('' when they are all empty)."""
+def _text_code(column_type: str, expr: str) -> str:
+    if column_type.startswith("Array("):
+        inner = _text_code(column_type[len("Array(") : -1], "y")
+        return f'b"".join([b"%d:%b" % (len(z), z) for z in [{inner} for y in {expr}]])'
+    if column_type.startswith("DateTime64"):
+        return f'b"%d" % millis({expr})'
+    if column_type == "Bool":
+        return f'(b"1" if {expr} else b"0")'
+    if column_type.lstrip("U").startswith("Int"):
+        return f'b"%d" % {expr}'
+    if column_type.startswith("FixedString"):
+        return expr
+    return f"{expr}.encode()"
+
+
+def encoder(
+    table: Table, positions: Sequence[int] | None = None
+) -> Callable[[Sequence[Any]], bytes]:
+    """``values -> canonical bytes``, compiled from the declaration into one function.
+
+    ``values`` are the canonical columns' values, in order; or, with
+    ``positions``, a whole row in which the canonical columns sit at those
+    indexes (the writer passes its rows as they are). Equal to
+    :func:`reference_encoder` (a test pins the two together).
+    """
+    columns = table.canonical
+    at = list(positions) if positions is not None else list(range(len(columns)))
+    lines = [f"    x{i} = {_text_code(c.type, f'v[{at[i]}]')}" for i, c in enumerate(columns)]
+    args = ", ".join(f"len(x{i}), x{i}" for i in range(len(columns)))
+    code = "def encode(v):\n" + "\n".join(lines) + f"\n    return FORMAT % ({args})\n"
+    env: dict[str, Any] = {"FORMAT": tag(table) + b"%d:%b" * len(columns), "millis": millis}
+    exec(compile(code, f"<canonical encoder {table.name}>", "exec"), env)
+    return env["encode"]  # type: ignore[no-any-return]
+
+
+NO_SUBJECT = bytes(32)
+NO_SALT = bytes(SALT_BYTES)
+
+
+def commitment(salt: bytes, values: Sequence[str]) -> bytes:
+    """The salted commitment to a row's redactable values (zeros when they are all empty)."""
     if not any(values):
-        return ""
-    return hashlib.sha256(salt + b"".join(netstring(v.encode()) for v in values)).hexdigest()
+        return NO_SUBJECT
+    return hashlib.sha256(salt + b"".join(netstring(v.encode()) for v in values)).digest()
 
 
 def new_salt(values: Sequence[str]) -> bytes:
-    return os.urandom(SALT_BYTES) if any(values) else b""
+    return os.urandom(SALT_BYTES) if any(values) else NO_SALT
 
 
 def leaf_hash(canonical: bytes) -> bytes:
@@ -125,6 +169,8 @@ def _text_sql(column_type: str, expr: str) -> str:
         return f"toString(toUnixTimestamp64Milli({expr}))"
     if column_type == "Bool":
         return f"if({expr}, '1', '0')"
+    if column_type.startswith("FixedString"):
+        return expr  # toString() would drop trailing zero bytes; concat keeps them all
     return f"toString({expr})"
 
 
@@ -143,6 +189,6 @@ def commitment_sql(table: Table) -> str:
     """SQL recomputing ``subject_commitment`` from the salt and the redactable values."""
     values = [_ns_sql(f"`{c.name}`") for c in table.redactable]
     return (
-        f"if(subject_salt = '', '', lower(hex(SHA256(concat(unhex(subject_salt), "
-        f"{', '.join(values)})))))"
+        f"if(empty(subject_salt), toFixedString('', 32), SHA256(concat(subject_salt, "
+        f"{', '.join(values)})))"
     )

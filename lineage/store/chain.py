@@ -69,6 +69,7 @@ class RowChainer:
         self._prev = names.index("prev_hash")
         self._row = names.index("row_hash")
         self._erasure = names.index("erasure_ref")
+        self._encode_row = encoder(table, self._canonical)
         self._encode = encoder(table)
 
     def chain(self, head: LogHead, row: list[Any]) -> bytes:
@@ -77,14 +78,14 @@ class RowChainer:
         for i, v in zip(self._redactable, redactable, strict=True):
             row[i] = v
         salt = new_salt(redactable)
-        row[self._salt] = salt.hex()
+        row[self._salt] = salt
         row[self._commitment] = commitment(salt, redactable)
         row[self._seq] = head.next_seq
         row[self._erasure] = ""
-        leaf = leaf_hash(self._encode([row[i] for i in self._canonical]))
+        leaf = leaf_hash(self._encode_row(row))
         row_hash = link(head.prev_hash, leaf)
-        row[self._prev] = head.prev_hash.hex()
-        row[self._row] = row_hash.hex()
+        row[self._prev] = head.prev_hash
+        row[self._row] = row_hash
         head.prev_hash = row_hash
         head.next_seq += 1
         head.tree.append(leaf)
@@ -130,7 +131,7 @@ def _restore(store: Store, table: Table, log: str, where: str, params: dict[str,
         )
         if last:
             head.next_seq = int(last[0]["seq"]) + 1
-            head.prev_hash = bytes.fromhex(last[0]["row_hash"])
+            head.prev_hash = bytes(last[0]["row_hash"])
             head.last_offset = int(last[0]["off"])
     return head
 

@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jejak.errors import JejakError
+from jejak.lineage.store.canonical import NO_SALT
 from jejak.lineage.store.checkpoints import Checkpointer
 from jejak.lineage.store.client import Store
 from jejak.lineage.store.tables import EVENTS, JOURNAL, Table
@@ -99,7 +100,7 @@ def _redacted(table: Table, rows: list[list[Any]], erasure_id: str) -> list[list
         for i in blank:
             copy[i] = ""
         copy[subject] = ERASED_PREFIX + erasure_id.removeprefix("erasure:")
-        copy[salt] = ""
+        copy[salt] = NO_SALT
         copy[ref] = erasure_id
         out.append(copy)
     return out
@@ -153,8 +154,9 @@ def erase(
         # select by salted commitments and ids: the mutation log names nobody
         store.command(
             f"ALTER TABLE {{db}}.{table.name} DELETE WHERE erasure_ref = '' "
-            f"AND subject_commitment IN {{c:Array(String)}} AND {key} IN {{i:Array(String)}}",
-            {"c": commitments, "i": ids},
+            f"AND lower(hex(subject_commitment)) IN {{c:Array(String)}} "
+            f"AND {key} IN {{i:Array(String)}}",
+            {"c": [c.hex() for c in commitments], "i": ids},
             settings=_SYNC,
         )
     event_ids = [r[EVENTS.written_names.index("event_id")] for r in events]
@@ -163,14 +165,13 @@ def erase(
         for r in journal
         if r[JOURNAL.written_names.index("record_kind")] == "alert"
     ]
-    for derived in ("lineage", "consents"):
-        if event_ids:
-            store.command(
-                f"ALTER TABLE {{db}}.{derived} DELETE WHERE event_id IN {{i:Array(String)}} "
-                f"AND NOT startsWith(subject_id, '{ERASED_PREFIX}')",
-                {"i": event_ids},
-                settings=_SYNC,
-            )
+    if event_ids:
+        store.command(
+            "ALTER TABLE {db}.consents DELETE WHERE event_id IN {i:Array(String)} "
+            f"AND NOT startsWith(subject_id, '{ERASED_PREFIX}')",
+            {"i": event_ids},
+            settings=_SYNC,
+        )
     if event_ids or monitor_alerts:
         store.command(
             "ALTER TABLE {db}.alerts DELETE WHERE (event_id IN {i:Array(String)} "

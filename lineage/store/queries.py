@@ -252,7 +252,8 @@ def totals(store: Store) -> dict[str, Any]:
     by_kind: dict[str, int] = {}
     for r in _rows(
         store,
-        "SELECT kind, decision, sum(events) AS n FROM {db}.daily_stats GROUP BY kind, decision",
+        "SELECT kind, decision, sum(events) AS n FROM {db}.daily WHERE first_reason "
+        "GROUP BY kind, decision",
     ):
         by_decision[r["decision"]] = by_decision.get(r["decision"], 0) + int(r["n"])
         by_kind[r["kind"]] = by_kind.get(r["kind"], 0) + int(r["n"])

@@ -6,8 +6,8 @@ sorting key, partitioning and engine. Everything else is derived from these
 declarations: the ``CREATE`` statements (:func:`create_sql`), the insert
 column names and types, the rows (:func:`row_of`), the canonical byte form the
 hash chain commits to (:mod:`jejak.lineage.store.canonical`), and the cluster
-DDL. Derived tables are filled by ClickHouse itself through materialized views
-declared here too (:data:`VIEWS`).
+DDL. Derived tables are ClickHouse views over the log, declared here too
+(:data:`VIEWS`): materialized where the result is small, plain where not.
 
 The written tables:
 
@@ -22,10 +22,10 @@ The written tables:
 - ``dead_letters``: messages that could not be decoded or were refused.
 - ``schema_migrations``: which migrations ran, when.
 
-Why materialized views rather than Python writing each derived table: a
-5,000-event batch then costs one column-oriented insert instead of six row
-inserts, and the derived rows cannot disagree with the log they come from
-(measured in bench/RESULTS.md, "store write path").
+Why views rather than Python writing each derived table: a 5,000-event batch
+costs one column-oriented insert instead of six row inserts, and nothing
+derived can disagree with the log it comes from. Which views are materialized
+was chosen by measurement (see the comment above :data:`VIEWS`).
 """
 
 from __future__ import annotations
@@ -122,39 +122,57 @@ class Table:
 
 LC = "LowCardinality(String)"
 TIME = "DateTime64(3, 'UTC')"
-HASH = "String"  # lower-case hex of a SHA-256
+HASH = "FixedString(32)"  # a SHA-256, as its 32 bytes
+RAW = "NONE"  # hashes and salts are random bytes: compressing them only costs CPU
 
 
-def _attr(name: str, default: Any = "") -> Getter:
-    def get(s: Source) -> Any:
-        value = getattr(s.event, name, default)
-        return default if value is None else value
+@dataclass(frozen=True)
+class Attr:
+    """A value read from the event (``path`` may go one level down: ``recipient.id``).
 
-    return get
+    ``None`` and a field the event's kind does not have both give ``default``;
+    ``as_list`` copies a sequence into a list. Declared as data, not as a
+    function, so :func:`row_maker` can compile one plain expression per column
+    and event kind instead of calling a getter per value.
+    """
+
+    path: str
+    default: Any = ""
+    as_list: bool = False
+
+    def __call__(self, s: Source) -> Any:
+        value: Any = s.event
+        for part in self.path.split("."):
+            value = getattr(value, part, None)
+            if value is None:
+                break
+        if value is None:
+            return [] if self.as_list else self.default
+        return list(value) if self.as_list else value
 
 
-def _list(name: str) -> Getter:
-    def get(s: Source) -> Any:
-        return list(getattr(s.event, name, None) or ())
+@dataclass(frozen=True)
+class Judged:
+    """A value from the verdict or the alert (``verdict.basis``, ``severity``)."""
 
-    return get
+    path: str
+    default: Any = ""
+    as_list: bool = False
+
+    def __call__(self, s: Source) -> Any:
+        head, _, attr = self.path.partition(".")
+        value = getattr(getattr(s, head), attr) if attr else getattr(s, head)
+        if value is None:
+            return self.default
+        return list(value) if self.as_list else value
 
 
-def _producer(part: str) -> Getter:
-    def get(s: Source) -> Any:
-        producer = s.event.producer
-        return getattr(producer, part) if producer is not None else ""
-
-    return get
+def _attr(name: str, default: Any = "") -> Attr:
+    return Attr(name, default)
 
 
-def _recipient(part: str) -> Getter:
-    def get(s: Source) -> Any:
-        recipient = getattr(s.event, "recipient", None)
-        value = getattr(recipient, part, None) if recipient is not None else None
-        return value or ""
-
-    return get
+def _list(name: str) -> Attr:
+    return Attr(name, as_list=True)
 
 
 def _scope(s: Source) -> str:
@@ -185,9 +203,9 @@ def _redactable(name: str, get: Getter) -> Column:
 
 def _chain_columns() -> tuple[Column, ...]:
     return (
-        Column("prev_hash", HASH, chained=False),
-        Column("row_hash", HASH, chained=False),
-        Column("subject_salt", "String", chained=False),
+        Column("prev_hash", HASH, chained=False, codec=RAW),
+        Column("row_hash", HASH, chained=False, codec=RAW),
+        Column("subject_salt", "FixedString(16)", chained=False, codec=RAW),
         Column("erasure_ref", "String", chained=False, default="''"),
         Column("ingested_at", TIME, chained=False, default="now64(3)", written=False),
     )
@@ -205,18 +223,14 @@ EVENTS = Table(
         Column("event_id", "String", get=_attr("event_id")),
         Column("kind", LC, get=_attr("kind")),
         Column("occurred_at", TIME, get=_attr("occurred_at")),
-        Column("subject_commitment", HASH),
+        Column("subject_commitment", HASH, codec=RAW),
         _redactable("subject_id", _attr("subject_id")),
         _redactable("trace_id", _attr("trace_id")),
         _redactable("legal_request_ref", _attr("legal_request_ref")),
-        Column("producer_service", LC, get=_producer("service")),
-        Column("producer_version", LC, get=_producer("version")),
+        Column("producer_service", LC, get=Attr("producer.service")),
+        Column("producer_version", LC, get=Attr("producer.version")),
         Column("claimed_policy_version", LC, get=_attr("policy_version")),
-        Column(
-            "claimed_basis",
-            LC,
-            get=lambda s: getattr(s.event, "basis", None) or "",
-        ),
+        Column("claimed_basis", LC, get=Attr("basis")),
         Column("data_categories", f"Array({LC})", get=_list("data_categories")),
         Column("inputs", "Array(String)", get=_list("inputs")),
         Column("outputs", "Array(String)", get=_list("outputs")),
@@ -225,20 +239,20 @@ EVENTS = Table(
         Column("purpose", LC, get=_attr("purpose")),
         Column("channel", LC, get=_attr("channel")),
         Column("public", "Bool", get=_attr("public", False)),
-        Column("recipient_id", "String", get=_recipient("id")),
-        Column("recipient_kind", LC, get=_recipient("kind")),
-        Column("recipient_country", LC, get=_recipient("country")),
-        Column("transfer", LC, get=lambda s: getattr(s.event, "transfer", "") or ""),
+        Column("recipient_id", "String", get=Attr("recipient.id")),
+        Column("recipient_kind", LC, get=Attr("recipient.kind")),
+        Column("recipient_country", LC, get=Attr("recipient.country")),
+        Column("transfer", LC, get=Attr("transfer")),
         Column("scope", "String", get=_scope),
         Column("action", LC, get=_action),
         Column("request", LC, get=_attr("request")),
         Column("request_ref", "String", get=_attr("request_ref")),
-        Column("decision", LC, get=lambda s: s.verdict.decision),
-        Column("basis", LC, get=lambda s: s.verdict.basis or ""),
-        Column("reasons", f"Array({LC})", get=lambda s: list(s.verdict.reasons)),
-        Column("policy_version", LC, get=lambda s: s.verdict.policy_version or ""),
-        Column("severity", LC, get=lambda s: s.severity),
-        Column("summary", "String", get=lambda s: s.summary),
+        Column("decision", LC, get=Judged("verdict.decision")),
+        Column("basis", LC, get=Judged("verdict.basis")),
+        Column("reasons", f"Array({LC})", get=Judged("verdict.reasons", as_list=True)),
+        Column("policy_version", LC, get=Judged("verdict.policy_version")),
+        Column("severity", LC, get=Judged("severity")),
+        Column("summary", "String", get=Judged("summary")),
         *_chain_columns(),
     ),
     order_by="(subject_id, occurred_at, event_id)",
@@ -259,7 +273,7 @@ JOURNAL = Table(
         Column("record_id", "String"),
         Column("record_kind", LC),
         Column("recorded_at", TIME),
-        Column("subject_commitment", HASH),
+        Column("subject_commitment", HASH, codec=RAW),
         Column("subject_id", "String", chained=True, redactable=True),
         Column("body", "String"),
         *_chain_columns(),
@@ -273,7 +287,7 @@ CHECKPOINTS = Table(
     columns=(
         Column("log", "String"),
         Column("tree_size", "UInt64"),
-        Column("root_hash", HASH),
+        Column("root_hash", "String"),
         Column("note", "String"),
         Column("frontier", "Array(String)"),
         Column("created_at", TIME),
@@ -309,43 +323,9 @@ MIGRATIONS = Table(
     order_by="(version)",
 )
 
-# -- derived tables: filled by the materialized views below ---------------------------------
+# -- derived tables: filled by the materialized views below -----------------------------------
 
 _LINEAGE_KINDS = "('collection', 'use', 'disclosure', 'deletion')"
-
-LINEAGE = Table(
-    "lineage",
-    doc="derived: one row per event and data category (collections, uses, disclosures, deletions)",
-    columns=(
-        Column("topic", LC),
-        Column("partition", "Int32"),
-        Column("seq", "UInt64"),
-        Column("event_id", "String"),
-        Column("subject_id", "String"),
-        Column("kind", LC),
-        Column("occurred_at", TIME),
-        Column("category", LC),
-        Column("source", LC),
-        Column("source_partner", LC),
-        Column("purpose", LC),
-        Column("channel", LC),
-        Column("public", "Bool"),
-        Column("recipient_id", "String"),
-        Column("recipient_kind", LC),
-        Column("recipient_country", LC),
-        Column("transfer", LC),
-        Column("inputs", "Array(String)"),
-        Column("outputs", "Array(String)"),
-        Column("producer_service", LC),
-        Column("decision", LC),
-        Column("basis", LC),
-        Column("reasons", f"Array({LC})"),
-        Column("policy_version", LC),
-    ),
-    order_by="(subject_id, occurred_at, event_id, category)",
-    partition_by="toYYYYMM(occurred_at)",
-    indexes=("INDEX idx_kind kind TYPE set(8) GRANULARITY 4",),
-)
 
 CONSENTS = Table(
     "consents",
@@ -388,73 +368,48 @@ ALERTS = Table(
     order_by="(severity, occurred_at, alert_id)",
 )
 
-DAILY_STATS = Table(
-    "daily_stats",
+DAILY = Table(
+    "daily",
     engine="SummingMergeTree",
-    doc="derived: events per day, kind and decision",
+    doc="derived: events per day, kind, decision, basis, reason and recipient (the aggregates)",
     columns=(
         Column("day", "Date"),
         Column("kind", LC),
         Column("decision", LC),
-        Column("events", "UInt64"),
-    ),
-    order_by="(day, kind, decision)",
-)
-
-DAILY_DISCLOSURES = Table(
-    "daily_disclosures",
-    engine="SummingMergeTree",
-    doc="derived: disclosures per day, recipient, purpose and basis",
-    columns=(
-        Column("day", "Date"),
+        Column("basis", LC),
+        Column("reason", LC),
+        Column("first_reason", "UInt8"),
         Column("recipient_id", "String"),
         Column("recipient_kind", LC),
         Column("purpose", LC),
-        Column("basis", LC),
-        Column("disclosures", "UInt64"),
-        Column("violations", "UInt64"),
-    ),
-    order_by="(day, recipient_id, recipient_kind, purpose, basis)",
-)
-
-DAILY_CLAUSES = Table(
-    "daily_clauses",
-    engine="SummingMergeTree",
-    doc="derived: decisions per day, basis clause and reason (the clause questions)",
-    columns=(
-        Column("day", "Date"),
-        Column("kind", LC),
-        Column("basis", LC),
-        Column("reason", LC),
         Column("events", "UInt64"),
     ),
-    order_by="(day, kind, basis, reason)",
+    order_by="(day, kind, decision, basis, reason, first_reason, recipient_kind, recipient_id, "
+    "purpose)",
 )
 
 
 @dataclass(frozen=True)
 class View:
-    """A materialized view: ClickHouse runs ``select`` on every insert into ``source``."""
+    """A view. Materialized (``target`` set): ClickHouse runs ``select`` on every insert
+    into ``source`` and appends the result to ``target``. Plain: ``select`` runs when
+    the view is read, and costs the write path nothing."""
 
     name: str
     source: str
-    target: str
+    target: str | None
     select: str
 
 
-# Aggregates skip the re-inserted copies an erasure writes (erasure_ref set),
-# so counts never change; lineage, consents and alerts are re-derived from them.
+# What is derived, and why this way (measured, bench/RESULTS.md "store write path"):
+# every materialized view costs each insert a pipeline and a part of its own,
+# so only small or aggregated outputs are materialized — the consent ledger and
+# the alerts (a few % of events each) and one daily aggregate. Lineage per
+# category is a plain view over the event log, whose sorting key starts with
+# the subject id, so a subject's lineage is read from the log directly. The
+# aggregate skips the re-inserted copies an erasure writes (erasure_ref set),
+# so counts never change; consents and alerts are re-derived from them.
 VIEWS: tuple[View, ...] = (
-    View(
-        "lineage_mv",
-        "events",
-        "lineage",
-        "SELECT topic, partition, seq, event_id, subject_id, kind, occurred_at, category, "
-        "source, source_partner, purpose, channel, public, recipient_id, recipient_kind, "
-        "recipient_country, transfer, inputs, outputs, producer_service, decision, basis, "
-        "reasons, policy_version FROM {db}.events ARRAY JOIN data_categories AS category "
-        f"WHERE kind IN {_LINEAGE_KINDS}",
-    ),
     View(
         "consents_mv",
         "events",
@@ -490,43 +445,57 @@ VIEWS: tuple[View, ...] = (
         "recorded_at AS raised_at FROM {db}.journal WHERE record_kind = 'alert'",
     ),
     View(
-        "daily_stats_mv",
+        "daily_mv",
         "events",
-        "daily_stats",
-        "SELECT toDate(occurred_at) AS day, kind, decision, count() AS events "
-        "FROM {db}.events WHERE erasure_ref = '' GROUP BY day, kind, decision",
+        "daily",
+        "SELECT day, kind, decision, basis, reason, first_reason, recipient_id, "
+        "recipient_kind, purpose, events FROM (SELECT toDate(occurred_at) AS day, kind, "
+        "decision, basis, arrayJoin(arrayEnumerate(if(empty(reasons), [''], reasons))) AS n, "
+        "if(empty(reasons), '', reasons[n]) AS reason, toUInt8(n = 1) AS first_reason, "
+        "recipient_id, recipient_kind, purpose, count() AS events "
+        "FROM {db}.events WHERE erasure_ref = '' "
+        "GROUP BY day, kind, decision, basis, n, reason, recipient_id, recipient_kind, purpose)",
     ),
     View(
-        "daily_disclosures_mv",
+        "lineage",
         "events",
+        None,
+        "SELECT topic, partition, seq, event_id, subject_id, kind, occurred_at, category, "
+        "source, source_partner, purpose, channel, public, recipient_id, recipient_kind, "
+        "recipient_country, transfer, inputs, outputs, producer_service, decision, basis, "
+        "reasons, policy_version FROM {db}.events ARRAY JOIN data_categories AS category "
+        f"WHERE kind IN {_LINEAGE_KINDS}",
+    ),
+    View(
+        "daily_stats",
+        "daily",
+        None,
+        "SELECT day, kind, decision, sum(events) AS events FROM {db}.daily "
+        "WHERE first_reason GROUP BY day, kind, decision",
+    ),
+    View(
         "daily_disclosures",
-        "SELECT toDate(occurred_at) AS day, recipient_id, recipient_kind, purpose, basis, "
-        "count() AS disclosures, countIf(decision = 'violation') AS violations "
-        "FROM {db}.events WHERE kind = 'disclosure' AND erasure_ref = '' "
+        "daily",
+        None,
+        "SELECT day, recipient_id, recipient_kind, purpose, basis, sum(events) AS disclosures, "
+        "sumIf(events, decision = 'violation') AS violations FROM {db}.daily "
+        "WHERE kind = 'disclosure' AND first_reason "
         "GROUP BY day, recipient_id, recipient_kind, purpose, basis",
     ),
     View(
-        "daily_clauses_mv",
-        "events",
         "daily_clauses",
-        "SELECT toDate(occurred_at) AS day, kind, basis, "
-        "arrayJoin(if(empty(reasons), [''], reasons)) AS reason, count() AS events "
-        "FROM {db}.events WHERE erasure_ref = '' GROUP BY day, kind, basis, reason",
+        "daily",
+        None,
+        "SELECT day, kind, basis, reason, sum(events) AS events FROM {db}.daily "
+        "GROUP BY day, kind, basis, reason",
     ),
 )
 
 WRITTEN: tuple[Table, ...] = (EVENTS, JOURNAL, CHECKPOINTS, DEAD_LETTERS, MIGRATIONS)
-DERIVED: tuple[Table, ...] = (
-    LINEAGE,
-    CONSENTS,
-    ALERTS,
-    DAILY_STATS,
-    DAILY_DISCLOSURES,
-    DAILY_CLAUSES,
-)
+DERIVED: tuple[Table, ...] = (CONSENTS, ALERTS, DAILY)
 TABLES: tuple[Table, ...] = WRITTEN + DERIVED
 BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
-SUBJECT_TABLES = ("events", "journal", "lineage", "consents", "alerts")
+SUBJECT_TABLES = ("events", "journal", "consents", "alerts")
 """Tables whose rows name a data subject (what erasure must reach)."""
 
 
@@ -560,8 +529,15 @@ def create_sql(
 
 
 def view_sql(view: View, database: str, cluster: str | None = None, *, suffix: str = "") -> str:
-    """``CREATE MATERIALIZED VIEW … TO …`` for one declared view."""
+    """``CREATE [MATERIALIZED] VIEW`` for one declared view.
+
+    On a cluster (``suffix="_local"``) a materialized view reads and writes the
+    shard's local tables; a plain view reads the ``Distributed`` tables.
+    """
     on_cluster = f" ON CLUSTER {cluster}" if cluster else ""
+    if view.target is None:
+        select = view.select.replace("{db}.", f"{database}.")
+        return f"CREATE VIEW IF NOT EXISTS {database}.{view.name}{on_cluster} AS {select}"
     select = view.select.replace("{db}.events", f"{database}.events{suffix}")
     select = select.replace("{db}.journal", f"{database}.journal{suffix}")
     return (
@@ -582,7 +558,8 @@ def cluster_ddl(database: str, cluster: str) -> list[str]:
     for table in TABLES:
         statements.append(create_sql(table, database, cluster, name=f"{table.name}_local"))
     for view in VIEWS:
-        statements.append(view_sql(view, database, cluster, suffix="_local"))
+        if view.target is not None:
+            statements.append(view_sql(view, database, cluster, suffix="_local"))
     for table in TABLES:
         key = "cityHash64(subject_id)" if "subject_id" in table.by_name else "rand()"
         statements.append(
@@ -590,13 +567,66 @@ def cluster_ddl(database: str, cluster: str) -> list[str]:
             f"AS {database}.{table.name}_local "
             f"ENGINE = Distributed({cluster}, {database}, {table.name}_local, {key})"
         )
+    for view in VIEWS:
+        if view.target is None:
+            statements.append(view_sql(view, database, cluster))
     return statements
+
+
+def _expression(getter: Getter, event_class: type, i: int, env: dict[str, Any]) -> str:
+    """One column's value as a Python expression over ``e`` (event), ``s`` (source)."""
+    if isinstance(getter, Attr):
+        first, _, second = getter.path.partition(".")
+        fields = getattr(event_class, "model_fields", None)
+        if fields is not None and first not in fields:
+            return "[]" if getter.as_list else repr(getter.default)
+        value = f"e.{first}"
+        if second:
+            value = f"(None if e.{first} is None else e.{first}.{second})"
+        if getter.as_list:
+            return f"list({value} or ())"
+        env[f"d{i}"] = getter.default
+        return f"(d{i} if (v := {value}) is None else v)"
+    if isinstance(getter, Judged):
+        head, _, attr = getter.path.partition(".")
+        value = f"s.{head}.{attr}" if attr else f"s.{head}"
+        if getter.as_list:
+            return f"list({value})"
+        env[f"d{i}"] = getter.default
+        return f"(d{i} if (v := {value}) is None else v)"
+    env[f"g{i}"] = getter
+    return f"g{i}(s)"
+
+
+_MAKERS: dict[tuple[str, type], Callable[[Source], list[Any]]] = {}
+
+
+def row_maker(table: Table, event_class: type) -> Callable[[Source], list[Any]]:
+    """A compiled ``Source -> row`` for one table and one event kind.
+
+    One list display with a plain expression per column: no getter calls and no
+    look-ups of fields the kind does not have (pydantic's ``__getattr__`` for a
+    missing attribute is slow). :func:`row_of` is the reference it must equal
+    (a test pins them to each other).
+    """
+    key = (table.name, event_class)
+    maker = _MAKERS.get(key)
+    if maker is None:
+        env: dict[str, Any] = {}
+        parts = [
+            "None" if c.get is None else _expression(c.get, event_class, i, env)
+            for i, c in enumerate(table.written)
+        ]
+        code = "def make(s):\n    e = s.event\n    return [" + ", ".join(parts) + "]\n"
+        exec(compile(code, f"<row maker {table.name}/{event_class.__name__}>", "exec"), env)
+        maker = _MAKERS[key] = env["make"]
+    return maker
 
 
 def row_of(source: Source, table: Table = EVENTS) -> list[Any]:
     """The values of a written table's event-derived columns, in declaration order.
 
     Columns without a getter (origin, chain, salt) are ``None`` here; the chain
-    writer fills them.
+    writer fills them. The reference form: the writer uses :func:`row_maker`.
     """
     return [c.get(source) if c.get is not None else None for c in table.written]

@@ -112,10 +112,10 @@ def _select(table: Table) -> str:
     offset = "offset" if table is EVENTS else "toInt64(seq) AS offset"
     return (
         f"SELECT {log_key}, seq, {offset}, {ident} AS id, {leaf} AS leaf, "
-        f"lower(hex(SHA256(concat(unhex(prev_hash), {leaf})))) = row_hash AS row_ok, "
+        f"SHA256(concat(prev_hash, {leaf})) = row_hash AS row_ok, "
         f"prev_hash, row_hash, erasure_ref, "
         f"(erasure_ref != '' OR subject_commitment = {commitment_sql(table)}) AS commit_ok, "
-        f"(erasure_ref = '' OR (subject_salt = '' AND startsWith(subject_id, 'erased:'))) "
+        f"(erasure_ref = '' OR (empty(subject_salt) AND startsWith(subject_id, 'erased:'))) "
         f"AS redaction_ok "
         f"FROM {{db}}.{table.name} ORDER BY topic, partition, seq, row_hash, erasure_ref"
     )
@@ -378,9 +378,9 @@ class _LogWalk:
     log: str
     signed: _Signed
     next_seq: int = 0
-    prev_hash: str = GENESIS.hex()
+    prev_hash: bytes = GENESIS
     last_offset: int = -(2**63)
-    last: tuple[int, bytes, str, str, str] | None = None
+    last: tuple[int, bytes, bytes, str, str] | None = None
     tree: CompactRange = field(default_factory=CompactRange)
     tree_broken: bool = False
     summary: LogSummary = field(init=False)

@@ -30,7 +30,7 @@ from jejak.lineage.store.chain import (
     load_journal_head,
 )
 from jejak.lineage.store.client import Store
-from jejak.lineage.store.tables import DEAD_LETTERS, EVENTS, JOURNAL, Source, row_of
+from jejak.lineage.store.tables import DEAD_LETTERS, EVENTS, JOURNAL, Source, row_maker
 from jejak.schemas.models import Event, format_timestamp
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ class Batch:
         summary: str = "",
     ) -> None:
         """The row of one evaluated event, given the next place in its partition's chain."""
-        row = row_of(Source(event, verdict, severity, summary))
+        row = row_maker(EVENTS, type(event))(Source(event, verdict, severity, summary))
         row[_TOPIC], row[_PARTITION], row[_OFFSET] = origin.topic, origin.partition, origin.offset
         EVENT_CHAINER.chain(head, row)
         head.last_offset = max(head.last_offset, origin.offset)
@@ -175,7 +175,7 @@ class Batch:
 def _token(rows: Sequence[Sequence[Any]], row_hash_index: int) -> str:
     digest = hashlib.sha256()
     for row in rows:
-        digest.update(bytes.fromhex(row[row_hash_index]))
+        digest.update(row[row_hash_index])
     return digest.hexdigest()
 
 

@@ -1,0 +1,218 @@
+"""The store's write path and ``jejak verify``: ``python -m bench.bench_store [--users N]``.
+
+Two figures, CPU time as the headline (chDB runs in this process, so its
+threads' work is counted too), medians of interleaved runs:
+
+- **write path**: evaluated events -> rows (chain, commitment, Merkle leaf)
+  -> one column-oriented insert per batch into the event log, with the
+  materialized views deriving the consent ledger, the alerts and the daily
+  aggregate; against a **bare** column-oriented insert of the same events
+  (their fields and verdicts, no chain) into one plain table with no views.
+  Ratio = bare CPU time / write-path CPU time (1.0 = as cheap as the bare
+  insert). Given twice: rows and insert together, and the insert alone (rows
+  built beforehand), which is the store's own share.
+- **verify**: ``jejak verify`` over the store the write path filled, in rows/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jejak.lineage.policy import Evaluator, load_policies
+from jejak.lineage.store import Store, connect, migrate
+from jejak.lineage.store.chain import LogHead
+from jejak.lineage.store.checkpoints import Checkpointer
+from jejak.lineage.store.tables import EVENTS, Column, Source, Table, create_sql, row_maker
+from jejak.lineage.store.verify import verify
+from jejak.lineage.store.writer import Batch, Origin, write_batch
+from jejak.lineage.trust.note import Signer
+from jejak.producers.simulate import simulate
+from jejak.schemas.pseudonym import pseudonymize
+
+BARE = Table(
+    "bare_events",
+    columns=tuple(Column(c.name, c.type, get=c.get) for c in EVENTS.columns if c.get is not None)
+    + (Column("partition", "Int32"), Column("offset", "Int64")),
+    order_by="(subject_id, occurred_at, event_id)",
+    settings=(),
+)
+
+
+@dataclass(frozen=True)
+class Judged:
+    event: Any
+    verdict: Any
+    severity: str
+    summary: str
+    partition: int
+    offset: int
+
+
+def judged_events(users: int) -> list[Judged]:
+    from pydantic import SecretStr
+
+    events = simulate(users=users, days=1, seed=11, violation_rate=0.03).events
+    key = SecretStr("bench")
+    evaluator = Evaluator(load_policies())
+    out = []
+    offsets = [0] * 6
+    for e in events:
+        e = e.model_copy(update={"subject_id": pseudonymize(e.subject_id, key)})
+        v = evaluator.evaluate(e)
+        p = hash(e.subject_id) % 6
+        violation = v.decision == "violation"
+        out.append(
+            Judged(e, v, "high" if violation else "", "bench" if violation else "", p, offsets[p])
+        )
+        offsets[p] += 1
+    return out
+
+
+def chained_batches(events: list[Judged], batch_size: int) -> list[Batch]:
+    heads = {p: LogHead(f"events/bench/{p}") for p in range(6)}
+    batches = []
+    for start in range(0, len(events), batch_size):
+        batch = Batch()
+        for j in events[start : start + batch_size]:
+            batch.add(
+                heads[j.partition],
+                j.event,
+                j.verdict,
+                Origin("bench", j.partition, j.offset),
+                j.severity,
+                j.summary,
+            )
+        batches.append(batch)
+    return batches
+
+
+def bare_batches(events: list[Judged], batch_size: int) -> list[list[list[Any]]]:
+    batches = []
+    for start in range(0, len(events), batch_size):
+        rows = []
+        for j in events[start : start + batch_size]:
+            row = row_maker(BARE, type(j.event))(Source(j.event, j.verdict, j.severity, j.summary))
+            row[-2], row[-1] = j.partition, j.offset
+            rows.append(row)
+        batches.append(rows)
+    return batches
+
+
+def write_path(store: Store, events: list[Judged], batch_size: int) -> None:
+    for batch in chained_batches(events, batch_size):
+        write_batch(store, batch)
+
+
+def bare(store: Store, events: list[Judged], batch_size: int) -> None:
+    for rows in bare_batches(events, batch_size):
+        store.insert_rows(BARE, rows)
+
+
+def cpu_and_wall(fn: Callable[[], None]) -> tuple[float, float]:
+    c0, w0 = time.process_time(), time.perf_counter()
+    fn()
+    return time.process_time() - c0, time.perf_counter() - w0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}"
+    )
+    events = judged_events(args.users)
+    n = len(events)
+    print(f"{n:,} simulated, judged events from {args.users:,} users; batches of {args.batch:,}")
+    results: dict[str, list[tuple[float, float]]] = {
+        "write path": [],
+        "bare insert": [],
+        "write path, insert only": [],
+        "bare, insert only": [],
+    }
+    verify_rates: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in range(args.runs):
+            for name in (
+                ("write path", "bare insert") if run % 2 == 0 else ("bare insert", "write path")
+            ):
+                store = connect(f"chdb://{tmp}/chdb", f"b_{run}_{name[0]}")
+                if name == "write path":
+                    migrate(store)
+                    results[name].append(
+                        cpu_and_wall(lambda s=store: write_path(s, events, args.batch))
+                    )
+                    signer = Signer.generate("jejak-bench")
+                    checkpointer = Checkpointer(store, signer, signer.name, Path(tmp) / f"cp{run}")
+                    from jejak.lineage.store.checkpoints import sign_all
+
+                    sign_all(store, checkpointer)
+                    t0 = time.perf_counter()
+                    report = verify(store, signer.verifier(), export_dir=Path(tmp) / f"cp{run}")
+                    elapsed = time.perf_counter() - t0
+                    assert report.ok, report.findings[:3]
+                    verify_rates.append(report.rows / elapsed)
+                else:
+                    store.ensure_database()
+                    store.command(create_sql(BARE, store.database))
+                    results[name].append(cpu_and_wall(lambda s=store: bare(s, events, args.batch)))
+                store.drop_database()
+                store.close()
+            # the same, rows built beforehand: the store's own share
+            chained = chained_batches(events, args.batch)
+            plain = bare_batches(events, args.batch)
+            for name in ("write path, insert only", "bare, insert only")[:: 1 if run % 2 else -1]:
+                store = connect(f"chdb://{tmp}/chdb", f"i_{run}_{len(name)}")
+                if name.startswith("write"):
+                    migrate(store)
+                    results[name].append(
+                        cpu_and_wall(
+                            lambda s=store, c=chained: [write_batch(s, b) for b in c] and None
+                        )
+                    )
+                else:
+                    store.ensure_database()
+                    store.command(create_sql(BARE, store.database))
+                    results[name].append(
+                        cpu_and_wall(
+                            lambda s=store, p=plain: [s.insert_rows(BARE, r) for r in p] and None
+                        )
+                    )
+                store.drop_database()
+                store.close()
+    for name, runs in results.items():
+        cpu = [n / c for c, _ in runs]
+        wall = [n / w for _, w in runs]
+        print(
+            f"{name:<24} {statistics.median(cpu):>9,.0f} events/CPU-s "
+            f"(min {min(cpu):,.0f}, max {max(cpu):,.0f}); wall {statistics.median(wall):,.0f}/s"
+        )
+    for label, write, plain in (
+        ("rows + insert", "write path", "bare insert"),
+        ("insert only", "write path, insert only", "bare, insert only"),
+    ):
+        ratios = [b[0] / w[0] for w, b in zip(results[write], results[plain], strict=True)]
+        print(
+            f"ratio write path / bare, {label} (CPU): median {statistics.median(ratios):.2f} "
+            f"(min {min(ratios):.2f}, max {max(ratios):.2f})"
+        )
+    print(
+        f"verify       {statistics.median(verify_rates):>9,.0f} rows/s "
+        f"(min {min(verify_rates):,.0f}, max {max(verify_rates):,.0f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
