@@ -34,6 +34,7 @@ again after an interruption, it finishes what is left.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from jejak.lineage.store.canonical import NO_SALT
 from jejak.lineage.store.checkpoints import Checkpointer
 from jejak.lineage.store.client import Store
 from jejak.lineage.store.tables import EVENTS, JOURNAL, Table
-from jejak.lineage.store.writer import JournalRecord, append_journal
+from jejak.lineage.store.writer import SUBJECT_MARK, JournalRecord, append_journal
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,9 @@ def erase(
         )
     event_ids = [r[EVENTS.written_names.index("event_id")] for r in events]
     monitor_alerts = [
-        r[JOURNAL.written_names.index("record_id")].removeprefix("alert:")
+        json.loads(r[JOURNAL.written_names.index("body")])["alert_id"].replace(
+            SUBJECT_MARK, subject_id
+        )
         for r in journal
         if r[JOURNAL.written_names.index("record_kind")] == "alert"
     ]

@@ -432,7 +432,8 @@ VIEWS: tuple[View, ...] = (
         "journal_alerts_mv",
         "journal",
         "alerts",
-        "SELECT JSONExtractString(body, 'alert_id') AS alert_id, '' AS event_id, subject_id, "
+        "SELECT replaceAll(JSONExtractString(body, 'alert_id'), '{subject}', subject_id) "
+        "AS alert_id, '' AS event_id, subject_id, "
         "JSONExtractString(body, 'kind') AS kind, "
         "parseDateTime64BestEffort(JSONExtractString(body, 'occurred_at'), 3, 'UTC') "
         "AS occurred_at, JSONExtractString(body, 'severity') AS severity, "

@@ -113,11 +113,23 @@ class JournalRecord:
     recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
+SUBJECT_MARK = "{subject}"
+"""Stands for the record's subject wherever a body would name it (an alert id)."""
+
+
 def alert_record(alert: AlertRow) -> JournalRecord:
-    """A monitor alert as a journal record (the alerts table derives from it)."""
+    """A monitor alert as a journal record (the alerts table derives from it).
+
+    The body never names the subject: a monitor's alert id contains the
+    subject id, so the body keeps it with :data:`SUBJECT_MARK` in its place and
+    the alerts view puts the record's (redactable) subject back.
+    """
     body = alert.to_dict()
     body.pop("subject_id")
-    return JournalRecord("alert", f"alert:{alert.alert_id}", body, subject_id=alert.subject_id)
+    if alert.subject_id:
+        body["alert_id"] = alert.alert_id.replace(alert.subject_id, SUBJECT_MARK)
+    # the record id is chained, so it can never be redacted: it must not name anyone
+    return JournalRecord("alert", new_record_id("alert"), body, subject_id=alert.subject_id)
 
 
 @dataclass

@@ -234,11 +234,32 @@ def test_a_checkpoint_deleted_from_the_store_is_found(trail: Trail) -> None:
 
 def test_a_lawful_erasure_verifies_and_keeps_every_count(trail: Trail) -> None:
     from jejak.lineage.store import queries as q
+    from jejak.lineage.store.writer import AlertRow, alert_record
 
+    overdue = AlertRow(
+        alert_id=f"{ALICE}:account.phone:retention_overdue",
+        event_id="",
+        subject_id=ALICE,
+        kind="retention",
+        occurred_at=T0,
+        severity="medium",
+        reason="retention_overdue",
+        reasons=("retention_overdue",),
+        categories=("account.phone",),
+        purpose="",
+        recipient_id="",
+        recipient_kind="",
+        policy_version="2026.1",
+        summary="account.phone of a closed account was due for deletion",
+    )
+    append_journal(trail.store, [alert_record(overdue)], trail.checkpointer)
+    assert [a["alert_id"] for a in q.violations(trail.store, reason="retention_overdue")] == [
+        overdue.alert_id
+    ]
     before = q.totals(trail.store)
     alerts_before = q.alert_summary(trail.store)
     result = erase(trail.store, ALICE, "DSR-2026-7", checkpointer=trail.checkpointer)
-    assert (result.events, result.journal_records) == (10, 1)
+    assert (result.events, result.journal_records) == (10, 2)
     report = trail.verify()
     assert report.ok, report.findings
     assert [e["request_ref"] for e in report.erasures] == ["DSR-2026-7"]
