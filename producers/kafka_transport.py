@@ -15,8 +15,10 @@ Producer settings and why:
   "handed over, not failed, no longer pending";
 * ``reconnect.backoff.max.ms=1000``: a broker that comes back is noticed
   within about a second;
-* librdkafka's log lines go to the ``jejak.producers.librdkafka`` logger
-  instead of stderr.
+* librdkafka's log lines and client errors go through
+  :class:`jejak.kafka_logging.KafkaLog`: Python logging instead of stderr,
+  rate-limited, and one warning per outage when no broker can be reached
+  (instead of a line per connection attempt, about 20 a second).
 
 "Broker down" is detected from librdkafka's error callback: ``_ALL_BROKERS_DOWN``
 (every known broker unreachable) switches the sender to the spool at once.
@@ -34,6 +36,7 @@ from typing import Any, ClassVar, Literal
 from confluent_kafka import KafkaError, KafkaException, Producer
 from pydantic import Field
 
+from jejak.kafka_logging import KafkaLog
 from jejak.producers.transports import (
     OutMessage,
     Transport,
@@ -45,7 +48,6 @@ from jejak.producers.transports import (
 from jejak.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
-_librdkafka_log = logging.getLogger("jejak.producers.librdkafka")
 
 # Errors that will not go away by retrying the same bytes later: rejected, not spooled.
 PERMANENT_ERRORS = frozenset(
@@ -101,11 +103,14 @@ class KafkaTransport(Transport):
         super().__init__()
         self.config = config
         self.topic = config.topic or config.kafka.topic
+        self.kafka_log = KafkaLog(
+            f"the SDK producer of {client_id}", config.kafka.bootstrap_servers
+        )
         self._conf = {
             "client.id": client_id,
             **config.producer_config(),
+            **self.kafka_log.client_config(),
             "error_cb": self._on_error,
-            "logger": _librdkafka_log,
         }
         self._sink = self._on_delivery
         self._producer = self._new_producer()
@@ -164,20 +169,20 @@ class KafkaTransport(Transport):
             log.exception("delivery report handling failed")
 
     def _on_error(self, err: Any) -> None:
-        """librdkafka's error callback (client-wide errors); never raises into librdkafka."""
+        """librdkafka's error callback (client-wide errors); never raises into librdkafka.
+
+        The log line is :class:`KafkaLog`'s (one warning per outage); the sender
+        is told to spool on ``_ALL_BROKERS_DOWN`` and to rebuild on a fatal error.
+        """
+        self.kafka_log.error(err)
         try:
             listener = self.listener
-            code = err.code()
+            if listener is None:
+                return
             if err.fatal():
-                if listener is not None:
-                    listener.fatal(err.str())
-            elif code == KafkaError._ALL_BROKERS_DOWN:
-                if listener is not None:
-                    listener.unavailable(err.str())
-            elif code == KafkaError._TRANSPORT:
-                log.debug("kafka transport error: %s", err.str())
-            else:
-                log.warning("kafka error: %s", err.str())
+                listener.fatal(err.str())
+            elif err.code() == KafkaError._ALL_BROKERS_DOWN:
+                listener.unavailable(err.str())
         except Exception:
             log.exception("error callback handling failed")
 
@@ -196,6 +201,7 @@ class KafkaTransport(Transport):
             metadata = self._producer.list_topics(self.topic, timeout=timeout)
         except KafkaException:
             return False
+        self.kafka_log.reachable()  # a broker answered: the next outage warns again
         topic = metadata.topics.get(self.topic)
         if topic is None or topic.error is not None or not topic.partitions:
             return False
@@ -214,3 +220,4 @@ class KafkaTransport(Transport):
     def close(self) -> None:
         self._producer.poll(0)
         self._producer.flush(0)
+        self.kafka_log.close()
