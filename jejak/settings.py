@@ -10,11 +10,12 @@ an error message.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 STATE_DIR = Path(".jejak")
@@ -52,6 +53,17 @@ class KafkaSettings(_Section):
         "privacy.events.dlq", description="undecodable or invalid messages, with why"
     )
     alerts_topic: str = Field("privacy.alerts", description="alerts raised on violations")
+    group_instance_id: str | None = Field(
+        None,
+        description="static group membership: a stable name per consumer process (e.g. the "
+        "pod name); a restarted consumer gets its partitions back at once. Unset = dynamic "
+        "membership (a restart waits for the session timeout)",
+    )
+    session_timeout_ms: int = Field(
+        45_000,
+        ge=6000,
+        description="a consumer silent this long leaves the group; its partitions move on",
+    )
     partitions: int = Field(6, ge=1, description="partitions when jejak creates a topic")
     replication_factor: int = Field(1, ge=1, description="replication when jejak creates a topic")
     security_protocol: str | None = Field(None, description="e.g. SASL_SSL")
@@ -73,12 +85,51 @@ class KafkaSettings(_Section):
         return conf
 
 
+class ConsumerSettings(_Section):
+    """How the lineage consumer runs (docs/operations.md)."""
+
+    progress_every_s: float = Field(
+        10.0, ge=0, description="jejak consume logs a progress line this often; 0 = never"
+    )
+    ready_max_lag: int = Field(
+        10_000, ge=0, description="/readyz fails while the consumer lags more messages than this"
+    )
+    fault: str | None = Field(
+        None,
+        description="fault injection for tests, POINT:BATCH (e.g. after_write:3): SIGKILL "
+        "the consumer there (docs/operations.md); never set it in production",
+    )
+
+
 class SchemaSettings(_Section):
     """How Avro payloads are framed on the wire."""
 
     registry_url: str | None = Field(
         None,
         description="Confluent-compatible schema registry; unset = single-object encoding",
+    )
+
+
+def _storable(value: datetime) -> datetime:
+    if not datetime(1900, 1, 1, tzinfo=UTC) <= value < datetime(2300, 1, 1, tzinfo=UTC):
+        raise ValueError("must be within the years 1900 to 2299, which the store can hold")
+    return value
+
+
+class EventSettings(_Section):
+    """Which ``occurred_at`` values are accepted (``jejak emit`` and the consumer check them).
+
+    A time outside the window is an invalid event: ``jejak emit`` reports the
+    line, the consumer dead-letters it. The store holds 1900 to 2299 whatever
+    these say.
+    """
+
+    earliest: Annotated[AwareDatetime, AfterValidator(_storable)] = Field(
+        datetime(2000, 1, 1, tzinfo=UTC),
+        description="the earliest occurred_at accepted (RFC 3339 with a zone)",
+    )
+    max_future_s: float = Field(
+        86_400, ge=0, description="how far occurred_at may be ahead of now (clock skew), seconds"
     )
 
 
@@ -272,11 +323,13 @@ class Settings(BaseSettings):
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     schemas: SchemaSettings = Field(default_factory=SchemaSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     sdk: SdkSettings = Field(default_factory=SdkSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     trust: TrustSettings = Field(default_factory=TrustSettings)
+    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

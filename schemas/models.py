@@ -27,12 +27,14 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeAlias
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -42,6 +44,9 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from jejak.errors import InvalidEvent, PersonalDataRefused
+
+if TYPE_CHECKING:
+    from jejak.settings import EventSettings
 
 # fullmatch, not match with "$": "$" also matches before a trailing newline, so
 # "account.email\n" used to pass as a category.
@@ -154,15 +159,89 @@ def _no_identifier(value: str) -> str:
     return value
 
 
+# ------------------------------------------------------------------ timestamps
+
+# RFC 3339 date-time (section 5.6), the zone required; "T" or a space between date and time
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+STORABLE_FROM = datetime(1900, 1, 1, tzinfo=UTC)
+"""The earliest time the store can hold (ClickHouse ``DateTime64``: 1900-01-01 to 2299-12-31)."""
+STORABLE_UNTIL = datetime(2300, 1, 1, tzinfo=UTC)
+"""The first time after what the store can hold: no event is at or after it."""
+
+
+def _timestamp_form(value: Any) -> Any:
+    """Only the documented forms: an aware ``datetime``, or RFC 3339 text with a zone.
+
+    Numbers are refused, not read as Unix time: pydantic would guess seconds or
+    milliseconds from the size (``1234567890`` silently becomes 2009), and a
+    producer that sends epoch numbers has a bug worth hearing about.
+    """
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _RFC3339.fullmatch(value):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(
+            "must be an RFC 3339 time with a zone such as 2026-05-01T08:00:00Z; "
+            "numbers (Unix times) are not accepted"
+        )
+    raise ValueError("is not an RFC 3339 time with a zone such as 2026-05-01T08:00:00Z")
+
+
 def _utc_millis(value: datetime) -> datetime:
-    """Timestamps are UTC and carried to the millisecond (Avro ``timestamp-millis``)."""
+    """Timestamps are UTC, carried to the millisecond (Avro ``timestamp-millis``), and
+    within what the store can hold."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must carry a time zone (for example a trailing 'Z')")
     try:
         value = value.astimezone(UTC)
     except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
         raise ValueError("is outside the years 1 to 9999 once converted to UTC") from exc
+    if not STORABLE_FROM <= value < STORABLE_UNTIL:
+        raise ValueError("is outside the years 1900 to 2299, which the store can hold")
     return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """The ``occurred_at`` values accepted from producers: not before ``earliest``, not more
+    than ``max_future`` ahead of now.
+
+    Kept out of model validation, which must not depend on the clock (an event
+    read back from the store years later is still valid): the edges check it,
+    ``jejak emit`` before sending and the consumer before storing (it
+    dead-letters an event outside the window as invalid). Set by
+    ``JEJAK_EVENTS__EARLIEST`` and ``JEJAK_EVENTS__MAX_FUTURE_S``.
+    """
+
+    earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    max_future: timedelta = timedelta(days=1)
+
+    @classmethod
+    def from_settings(cls, events: EventSettings) -> TimeWindow:
+        return cls(events.earliest, timedelta(seconds=events.max_future_s))
+
+    def problem(self, occurred_at: datetime, now: datetime) -> str | None:
+        """Why ``occurred_at`` is outside the window, in words that do not quote it; or None."""
+        if occurred_at < self.earliest:
+            return (
+                f"is before {format_timestamp(self.earliest)}, the earliest accepted "
+                "(JEJAK_EVENTS__EARLIEST)"
+            )
+        if occurred_at > now + self.max_future:
+            return (
+                f"is more than {self.max_future.total_seconds():.0f} s in the future "
+                "(JEJAK_EVENTS__MAX_FUTURE_S)"
+            )
+        return None
+
+    def check(self, event: Any, now: datetime | None = None) -> None:
+        """:class:`InvalidEvent` on ``occurred_at`` when the event is outside the window."""
+        problem = self.problem(event.occurred_at, now or datetime.now(UTC))
+        if problem is not None:
+            raise InvalidEvent("occurred_at", problem)
 
 
 def format_timestamp(value: datetime) -> str:
@@ -196,6 +275,7 @@ Scope = Annotated[str, Field(max_length=TEXT_MAX), AfterValidator(_scope)]
 Clause = Annotated[str, Field(max_length=NAME_MAX), AfterValidator(_clause)]
 Timestamp = Annotated[
     datetime,
+    BeforeValidator(_timestamp_form),
     AfterValidator(_utc_millis),
     PlainSerializer(format_timestamp, return_type=str, when_used="json"),
 ]
