@@ -18,19 +18,29 @@ from jejak.lineage.store.checkpoints import open_checkpointer
 from jejak.schemas.codec import Codec
 from jejak.schemas.models import Event
 from jejak.schemas.pseudonym import check_key
-from jejak.settings import KafkaSettings, Settings
+from jejak.settings import ConsumerSettings, KafkaSettings, Settings
 
 log = logging.getLogger(__name__)
 
 
-def consumer_config(kafka: KafkaSettings, **overrides: Any) -> ConsumerConfig:
+def consumer_config(
+    kafka: KafkaSettings, consumer: ConsumerSettings | None = None, **overrides: Any
+) -> ConsumerConfig:
+    consumer = consumer or ConsumerSettings()
+    values: dict[str, Any] = {
+        "group_instance_id": kafka.group_instance_id,
+        "session_timeout_ms": kafka.session_timeout_ms,
+        "progress_every_s": consumer.progress_every_s or None,
+        "fault": consumer.fault,
+        **overrides,
+    }
     return ConsumerConfig(
         topic=kafka.topic,
         group_id=kafka.group_id,
         dead_letter_topic=kafka.dead_letter_topic,
         alerts_topic=kafka.alerts_topic,
         client_config=kafka.client_config(),
-        **overrides,
+        **values,
     )
 
 
@@ -63,17 +73,21 @@ def build_consumer(
     store = store or connect(settings.store)
     migrate(store)
     policies = policies or load_policies(settings.policy.path)
-    from jejak.lineage.store.retention import raise_retention_alerts
+    from jejak.lineage.store import retention
 
     checkpointer = open_checkpointer(settings, store)
-    return LineageConsumer(
-        consumer_config(settings.kafka, **config),
+    consumer = LineageConsumer(
+        consumer_config(settings.kafka, settings.consumer, **config),
         store=store,
         decoder=codec or Codec.from_settings(settings.schemas),
         evaluator=Evaluator(policies),
         severity=lambda reasons: highest_severity(tuple(reasons)),
         summary=alert_summary,
         sinks=sinks,
-        monitor=lambda: raise_retention_alerts(store, policies, checkpointer),
         checkpointer=checkpointer,
     )
+    # the retention monitor judges only the partitions this consumer has caught up with
+    consumer.monitor = lambda: retention.monitor(
+        store, policies, checkpointer, partitions=consumer.caught_up()
+    )
+    return consumer

@@ -11,18 +11,30 @@ One batch at a time, in partition order:
    events share a partition, so they arrive in order);
 3. give each event the next place in its partition's hash chain and write the
    batch to the store (one column-oriented insert into the event log; the
-   derived tables follow inside ClickHouse), publish the batch's alerts and
-   dead letters, and wait until both are durable;
-4. only then commit the offsets; sign a checkpoint of each partition's log
-   when one is due (and whenever the consumer stops or loses a partition).
+   derived tables follow inside ClickHouse);
+4. in one Kafka transaction, publish the batch's alerts (keyed by alert id) and
+   dead letters and commit the batch's offsets (KIP-447: the consumer group's
+   metadata goes with the offsets, so a consumer that lost its partitions
+   cannot commit); sign a checkpoint of each partition's log when one is due
+   (and whenever the consumer stops or loses a partition).
 
-A crash between 3 and 4 makes Kafka deliver the batch again: messages at or
-below the offset the store already holds for their partition are not written
-again (their alerts are published again from the store), and an event id the
-log already holds (a producer's re-send) is skipped, so nothing accepted is
-lost and nothing is stored twice. A failed store write is retried (with
-backoff) with the same rows; the batch is never re-evaluated, so consent state
-is applied once.
+Exactly once, as a reader of the alerts and dead-letter topics with
+``isolation.level=read_committed`` (librdkafka's default) sees it: the alerts
+and dead letters of a batch become visible together with its offsets, or not
+at all. A crash between 3 and 4 (or an aborted transaction) makes Kafka deliver
+the batch again: messages at or below the offset the store already holds for
+their partition are not written again (their alerts are published again, from
+the store, in the new transaction), and an event id the log already holds (a
+producer's re-send) is skipped, so nothing accepted is lost, nothing is stored
+twice and no committed alert is published twice. A failed store write is
+retried (with backoff) with the same rows; the batch is never re-evaluated, so
+consent state is applied once.
+
+A broker outage of any length pauses the loop inside step 4: the batch's
+alerts and dead letters are held and the transaction is retried (aborted and
+begun again when the broker says so) until the broker answers; the consumer
+then goes on by itself. A consumer that lost its partitions meanwhile does not
+commit: it aborts, rewinds to the batch and lets the group decide who reads it.
 
 State follows the partitions: when partitions are assigned, their chain heads
 and their subjects' consent ledgers are read from the store; when they are
@@ -37,9 +49,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
@@ -47,6 +61,7 @@ from typing import Any, Protocol
 
 from jejak.errors import (
     BrokerError,
+    ConfigError,
     JejakError,
     StoreError,
     UndecodableEvent,
@@ -97,9 +112,13 @@ class Undecodable:
     headers: Headers
 
 
+WRITE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Upper bounds (seconds) of the store-write latency histogram (``/metrics``)."""
+
+
 @dataclass
 class ConsumerStats:
-    """What a run did; the demo and the tests read it."""
+    """What a run did; the demo, the tests, the progress line and ``/metrics`` read it."""
 
     messages: int = 0
     events: int = 0
@@ -107,14 +126,30 @@ class ConsumerStats:
     alerts: int = 0
     batches: int = 0
     store_retries: int = 0
+    publish_retries: int = 0
+    rewinds: int = 0
     replayed: int = 0
     duplicates: int = 0
     checkpoints: int = 0
+    resolutions: int = 0
     decisions: dict[str, int] = field(default_factory=dict)
+    alerts_by_reason: dict[str, int] = field(default_factory=dict)
+    dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
+    write_buckets: list[int] = field(default_factory=lambda: [0] * (len(WRITE_BUCKETS) + 1))
+    write_seconds: float = 0.0
+    writes: int = 0
+    exit_reason: str = ""
+    """Why :meth:`LineageConsumer.run` returned: stopped, max_messages, idle, unassigned, lag."""
 
     @property
     def violations(self) -> int:
         return self.decisions.get("violation", 0)
+
+    def observe_write(self, seconds: float) -> None:
+        self.writes += 1
+        self.write_seconds += seconds
+        i = next((i for i, le in enumerate(WRITE_BUCKETS) if seconds <= le), len(WRITE_BUCKETS))
+        self.write_buckets[i] += 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -125,11 +160,76 @@ class ConsumerStats:
             "alerts": self.alerts,
             "batches": self.batches,
             "store_retries": self.store_retries,
+            "publish_retries": self.publish_retries,
+            "rewinds": self.rewinds,
             "replayed": self.replayed,
             "duplicates": self.duplicates,
             "checkpoints": self.checkpoints,
+            "resolutions": self.resolutions,
             "decisions": dict(self.decisions),
+            "exit_reason": self.exit_reason,
         }
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report (``jejak consume`` prints it every ``progress_every_s``)."""
+
+    rate: float
+    """Messages per second since the previous report."""
+    lag: int | None
+    """Messages not yet read on the assigned partitions (None: not known, e.g. broker down)."""
+    partitions: int
+    stats: ConsumerStats
+
+    def line(self) -> str:
+        lag = "?" if self.lag is None else str(self.lag)
+        s = self.stats
+        return (
+            f"{self.rate:,.0f} msg/s, lag {lag} on {self.partitions} partition(s); "
+            f"totals: {s.messages:,} messages, {s.events:,} events, {s.alerts:,} alerts, "
+            f"{s.dead_letters:,} dead letters, {s.replayed:,} replayed, "
+            f"{s.duplicates:,} duplicates"
+        )
+
+
+FAULT_POINTS = ("after_decode", "after_write", "after_publish", "before_commit", "after_commit")
+"""Where :class:`Fault` can kill the consumer in the batch cycle; ``store_error`` fails writes."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Fault injection for the fault tests: ``POINT:BATCH`` (``JEJAK_CONSUMER__FAULT``).
+
+    ``after_write:3`` SIGKILLs the process right after the 3rd batch (of this
+    process) is written to the store; ``store_error:2:3`` makes the 2nd batch's
+    write report a failure 3 times *after* the rows landed (a lost
+    acknowledgement), so the retry path and the store's deduplication are
+    exercised. A SIGKILL, not an exception: nothing may be flushed or committed
+    on the way out, exactly as when the machine dies.
+    """
+
+    point: str
+    batch: int
+    times: int = 1
+
+    @classmethod
+    def parse(cls, spec: str) -> Fault:
+        parts = spec.split(":")
+        known = (*FAULT_POINTS, "store_error")
+        try:
+            point, batch, *rest = parts
+            fault = cls(point, int(batch), int(rest[0]) if rest else 1)
+        except ValueError:
+            raise ConfigError(
+                f"consumer fault {spec!r}: expected POINT:BATCH[:TIMES], POINT one of "
+                f"{', '.join(known)}"
+            ) from None
+        if point not in known or fault.batch < 1 or fault.times < 1 or len(rest) > 1:
+            raise ConfigError(
+                f"consumer fault {spec!r}: POINT one of {', '.join(known)}, BATCH and TIMES >= 1"
+            )
+        return fault
 
 
 NOT_PSEUDONYMOUS = "not_pseudonymous"
@@ -224,6 +324,38 @@ class ConsumerConfig:
     assignment_timeout_s: float = 60.0
     # how often the monitor (retention, section F) runs; None = never
     monitor_interval_s: float | None = None
+    # static membership (KIP-345): the same name after a restart gets the same partitions
+    group_instance_id: str | None = None
+    session_timeout_ms: int = 45_000
+    progress_every_s: float | None = None
+    fault: str | None = None
+
+
+_GROUP_GONE = frozenset(
+    {
+        "ILLEGAL_GENERATION",
+        "UNKNOWN_MEMBER_ID",
+        "REBALANCE_IN_PROGRESS",
+        "FENCED_INSTANCE_ID",
+        "_FENCED",
+    }
+)
+"""Errors that say this consumer no longer owns what it wants to commit (KIP-447)."""
+
+
+class _Every:
+    """Lets one log line through per key every ``seconds`` (an outage must not flood the log)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._last: dict[str, float] = {}
+
+    def __call__(self, key: str) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(key, -1e9) < self.seconds:
+            return False
+        self._last[key] = now
+        return True
 
 
 class LineageConsumer:
@@ -238,7 +370,7 @@ class LineageConsumer:
         severity: Callable[[Sequence[str]], str | None],
         summary: Callable[[Event, Any], str],
         sinks: Iterable[AlertSink] = (),
-        monitor: Callable[[], Sequence[AlertRow]] | None = None,
+        monitor: Callable[[], Sequence[Any]] | None = None,
         checkpointer: Checkpointer | None = None,
     ) -> None:
         self.config = config
@@ -251,14 +383,27 @@ class LineageConsumer:
         self.summary = summary
         self.sinks = list(sinks)
         self.checkpointer = checkpointer
+        self.fault = Fault.parse(config.fault) if config.fault else None
         self.stats = ConsumerStats()
         self._stop = threading.Event()
         self._consumer: Any = None
         self._producer: Any = None
         self._delivery_errors: list[str] = []
         self._assigned_at: float | None = None
+        self._quiet = _Every(30.0)
         self.heads: dict[tuple[str, int], LogHead] = {}
         self._subjects: dict[tuple[str, int], set[str]] = {}
+        self.assigned: set[tuple[str, int]] = set()
+        """The partitions the group gave this consumer (``/readyz``, lag, the monitor)."""
+        self.lag: dict[tuple[str, int], int | None] = {}
+        """Messages not yet read per assigned partition, as of :attr:`lag_at` (None: unknown)."""
+        self.lag_at: float | None = None
+        self.started_at = time.monotonic()
+        self.last_batch_at: float | None = None
+        self.rate = 0.0
+        """Messages per second over the last progress interval."""
+        self._progress_at = time.monotonic()
+        self._progress_messages = 0
 
     # -- partitions come and go: state follows them ------------------------------------------
     def assign(self, topic: str, partitions: Sequence[int]) -> None:
@@ -285,11 +430,16 @@ class LineageConsumer:
         """Sign the heads of partitions going away, and drop their state."""
         gone = [(topic, p) for p in partitions if (topic, p) in self.heads]
         if self.checkpointer is not None and gone:
-            self.stats.checkpoints += self.checkpointer.sign([self.heads[k] for k in gone])
+            try:
+                self.stats.checkpoints += self.checkpointer.sign([self.heads[k] for k in gone])
+            except JejakError:  # the next owner signs them (they are unsigned rows in the store)
+                log.exception("signing the checkpoints of revoked partitions failed")
         for key in gone:
             del self.heads[key]
             for subject in self._subjects.pop(key, set()):
                 self.evaluator.forget(subject)
+        if gone:
+            log.info("revoked %s partition(s) %s", topic, [p for _, p in gone])
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         # the idle clock starts once the group has given us partitions: joining a
@@ -299,6 +449,7 @@ class LineageConsumer:
         by_topic: dict[str, list[int]] = {}
         for tp in partitions:
             by_topic.setdefault(tp.topic, []).append(tp.partition)
+            self.assigned.add((tp.topic, tp.partition))
         for topic, ps in by_topic.items():
             self.assign(topic, ps)
 
@@ -306,6 +457,8 @@ class LineageConsumer:
         by_topic: dict[str, list[int]] = {}
         for tp in partitions:
             by_topic.setdefault(tp.topic, []).append(tp.partition)
+            self.assigned.discard((tp.topic, tp.partition))
+            self.lag.pop((tp.topic, tp.partition), None)
         for topic, ps in by_topic.items():
             self.revoke(topic, ps)
 
@@ -318,21 +471,35 @@ class LineageConsumer:
         return head
 
     # -- lifecycle -------------------------------------------------------------------------
+    def transactional_id(self) -> str:
+        """The producer's transactional id: stable under static membership.
+
+        With ``group.instance.id`` a restarted consumer reuses the id, so the
+        broker fences the producer of the process it replaces (a zombie cannot
+        commit). Without it, each process gets its own; the group's generation,
+        sent with the offsets, fences a consumer that lost its partitions.
+        """
+        instance = self.config.group_instance_id or uuid.uuid4().hex
+        return f"jejak-{self.config.group_id}-{instance}"
+
     def _open(self) -> None:
         from confluent_kafka import Consumer, Producer
 
         if self._consumer is None:
-            self._consumer = Consumer(
-                {
-                    **self.config.client_config,
-                    "group.id": self.config.group_id,
-                    "enable.auto.commit": False,
-                    "enable.auto.offset.store": False,
-                    "auto.offset.reset": "earliest",
-                    "partition.assignment.strategy": "cooperative-sticky",
-                    "max.poll.interval.ms": 600_000,
-                }
-            )
+            conf: dict[str, Any] = {
+                **self.config.client_config,
+                "group.id": self.config.group_id,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "partition.assignment.strategy": "cooperative-sticky",
+                "max.poll.interval.ms": 600_000,
+                "session.timeout.ms": self.config.session_timeout_ms,
+            }
+            if self.config.group_instance_id:
+                conf["group.instance.id"] = self.config.group_instance_id
+            self._consumer = Consumer(conf)
             self._consumer.subscribe(
                 [self.config.topic],
                 on_assign=self._on_assign,
@@ -340,15 +507,36 @@ class LineageConsumer:
                 on_lost=self._on_revoke,
             )
         if self._producer is None:
-            self._producer = Producer(
+            producer = Producer(
                 {
                     **self.config.client_config,
-                    "enable.idempotence": True,
+                    "transactional.id": self.transactional_id(),
                     "acks": "all",
                     "linger.ms": 5,
                     "compression.type": "zstd",
+                    "transaction.timeout.ms": 60_000,
                 }
             )
+            self._retry_kafka("starting the transactional producer", producer.init_transactions)
+            self._producer = producer
+
+    def _retry_kafka(self, what: str, call: Callable[[float], Any]) -> None:
+        """``call(timeout)`` until it succeeds; a broker away for any time is waited for."""
+        from confluent_kafka import KafkaException
+
+        delay = 0.5
+        while True:
+            try:
+                call(10.0)
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.fatal() or not err.retriable() or self._stop.is_set():
+                    raise BrokerError(f"{what}: {err.str()}") from None
+                if self._quiet(what):
+                    log.warning("%s: %s; retrying until the broker answers", what, err.str())
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     def stop(self) -> None:
         """Ask the loop to finish its batch, commit and return."""
@@ -397,23 +585,30 @@ class LineageConsumer:
         max_messages: int | None = None,
         idle_timeout_s: float | None = None,
         on_batch: Callable[[ConsumerStats], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
     ) -> ConsumerStats:
         """Consume until stopped, ``max_messages`` read, or no message for ``idle_timeout_s``.
 
         The idle clock runs from the later of the last message and the group
         assignment; a consumer that gets no assignment at all gives up after
-        ``assignment_timeout_s`` (only when an idle timeout is set).
+        ``assignment_timeout_s`` (only when an idle timeout is set). An idle
+        stop checks the lag of the assigned partitions: :attr:`ConsumerStats.exit_reason`
+        says ``idle`` when nothing is left, ``lag`` when messages are left
+        behind (or the lag cannot be known), ``unassigned`` when the group never
+        gave this consumer a partition (``jejak consume`` exits non-zero for both).
         """
         self._open()
         started = last_message = time.monotonic()
+        self.stats.exit_reason = "stopped"
+        lag_checked = 0.0
         while not self._stop.is_set():
             msgs = self._consumer.consume(
                 num_messages=self.config.batch_size, timeout=self.config.batch_timeout_s
             )
             real = [m for m in msgs if not m.error()]
             for m in msgs:
-                if m.error():
-                    log.warning("consumer: %s", m.error())
+                if m.error() and self._quiet(f"consume:{m.error().code()}"):
+                    log.warning("consumer: %s (repeats are not logged for 30s)", m.error())
             if real:
                 last_message = time.monotonic()
                 self.process(real)
@@ -423,17 +618,106 @@ class LineageConsumer:
                 now = time.monotonic()
                 if self._assigned_at is not None:
                     if now - max(last_message, self._assigned_at) > idle_timeout_s:
+                        self.refresh_lag(cached=False)
+                        left = self.total_lag()
+                        self.stats.exit_reason = "idle" if left == 0 else "lag"
+                        if left != 0:
+                            log.warning(
+                                "idle for %.0fs with %s message(s) left on partitions %s",
+                                idle_timeout_s,
+                                "an unknown number of" if left is None else left,
+                                sorted(p for _, p in self.assigned),
+                            )
                         break
                 elif now - started > self.config.assignment_timeout_s:
                     log.warning("no partitions assigned within %.0fs", now - started)
+                    self.stats.exit_reason = "unassigned"
                     break
+            now = time.monotonic()
+            if now - lag_checked >= 1.0:
+                lag_checked = now
+                self.refresh_lag(cached=True)
+            self._maybe_progress(on_progress)
             self._maybe_checkpoint()
             self._maybe_monitor()
             if max_messages is not None and self.stats.messages >= max_messages:
+                self.stats.exit_reason = "max_messages"
                 break
         if self.config.monitor_interval_s is not None and self.stats.messages:
             self.run_monitor()  # a bounded run checks what it wrote before it returns
         return self.stats
+
+    # -- lag, progress ----------------------------------------------------------------------------
+    def refresh_lag(self, *, cached: bool = True) -> None:
+        """The lag of each assigned partition: high watermark minus the next offset to process.
+
+        ``cached`` uses the watermarks of the last fetch responses (no request);
+        a partition whose watermark or position is not known yet is asked for
+        (a short request), and is None while the broker does not answer.
+        """
+        from confluent_kafka import KafkaException, TopicPartition
+
+        if self._consumer is None:
+            return
+        tps = [TopicPartition(t, p) for t, p in sorted(self.assigned)]
+        lag: dict[tuple[str, int], int | None] = {}
+        try:
+            positions = self._consumer.position(tps) if tps else []
+        except KafkaException:
+            positions = tps
+        unknown = [tp for tp in positions if tp.offset < 0]
+        committed: dict[tuple[str, int], int] = {}
+        if unknown:
+            try:
+                for tp in self._consumer.committed(unknown, timeout=2):
+                    committed[(tp.topic, tp.partition)] = tp.offset
+            except KafkaException:
+                pass
+        for tp in positions:
+            key = (tp.topic, tp.partition)
+            try:
+                lo, hi = self._consumer.get_watermark_offsets(
+                    TopicPartition(tp.topic, tp.partition), timeout=2, cached=cached
+                )
+                if (lo < 0 or hi < 0) and cached:
+                    lo, hi = self._consumer.get_watermark_offsets(
+                        TopicPartition(tp.topic, tp.partition), timeout=2, cached=False
+                    )
+            except KafkaException:
+                lag[key] = None
+                continue
+            if hi < 0:
+                lag[key] = None
+                continue
+            position = tp.offset if tp.offset >= 0 else committed.get(key, -1)
+            if position < 0:
+                position = max(lo, 0)
+            lag[key] = max(0, hi - position)
+        self.lag, self.lag_at = lag, time.monotonic()
+
+    def total_lag(self) -> int | None:
+        """The lag over all assigned partitions; None when any is unknown."""
+        if any(v is None for v in self.lag.values()) or set(self.lag) != self.assigned:
+            return None
+        return sum(v or 0 for v in self.lag.values())
+
+    def caught_up(self) -> dict[str, list[int]]:
+        """Assigned partitions with nothing left to read: the ones a monitor may judge."""
+        out: dict[str, list[int]] = {}
+        for (topic, p), n in sorted(self.lag.items()):
+            if n == 0 and (topic, p) in self.assigned:
+                out.setdefault(topic, []).append(p)
+        return out
+
+    def _maybe_progress(self, on_progress: Callable[[Progress], None] | None) -> None:
+        every = self.config.progress_every_s
+        now = time.monotonic()
+        if not every or now - self._progress_at < every:
+            return
+        self.rate = (self.stats.messages - self._progress_messages) / (now - self._progress_at)
+        self._progress_at, self._progress_messages = now, self.stats.messages
+        if on_progress is not None:
+            on_progress(Progress(self.rate, self.total_lag(), len(self.assigned), self.stats))
 
     def _maybe_checkpoint(self) -> None:
         if self.checkpointer is not None:
@@ -450,18 +734,31 @@ class LineageConsumer:
         self.run_monitor()
 
     def run_monitor(self) -> int:
-        """Run the monitor now: its new alerts are journalled, published and sent to the sinks."""
+        """Run the monitor now: its new alerts (and resolutions) are journalled, then published.
+
+        The monitor journals what it raises in the store first; publishing is a
+        transaction of its own. A crash in between leaves an alert in the store
+        that is not on the topic (``jejak query alerts`` shows it); the monitor
+        raises each alert id once, so it is never published twice.
+        """
         if self.monitor is None:
             return 0
         self._open()
-        alerts = list(self.monitor())  # the monitor journals them (chained) in the store
-        if not alerts:
+        self.refresh_lag(cached=True)  # what the monitor may judge: the caught-up partitions
+        found = list(self.monitor())
+        if not found:
             return 0
-        self._publish(alerts, [])
+        alerts = [a for a in found if isinstance(a, AlertRow)]
+        self._transact(found, [], None)
         self._send_to_sinks(alerts)
         self.stats.alerts += len(alerts)
-        log.info("monitor raised %d alert(s)", len(alerts))
-        return len(alerts)
+        self.stats.resolutions += len(found) - len(alerts)
+        for alert in alerts:
+            self.stats.alerts_by_reason[alert.reason] = (
+                self.stats.alerts_by_reason.get(alert.reason, 0) + 1
+            )
+        log.info("monitor raised %d alert(s), resolved %d", len(alerts), len(found) - len(alerts))
+        return len(found)
 
     def _send_to_sinks(self, alerts: Sequence[AlertRow]) -> None:
         for sink in self.sinks:
@@ -470,8 +767,18 @@ class LineageConsumer:
             except Exception:  # a sink is best effort: the store and the topic have the alert
                 log.exception("alert sink %s failed", type(sink).__name__)
 
+    def _fault_at(self, point: str) -> None:
+        """SIGKILL here if the fault setting names this point of this batch (tests only)."""
+        fault = self.fault
+        if fault is None or fault.point != point or fault.batch != self.stats.batches + 1:
+            return
+        if point == "after_publish" and self._producer is not None:
+            self._producer.flush(30)  # on the broker, in a transaction not committed
+        log.warning("fault injection: SIGKILL %s batch %d", point, fault.batch)
+        os.kill(os.getpid(), signal.SIGKILL)
+
     def process(self, msgs: Sequence[Any]) -> None:
-        """One batch: decode, evaluate, write, publish, then commit. See the module docstring."""
+        """One batch: decode, evaluate, write, then publish and commit. See the module docstring."""
         dead: list[Undecodable] = []
         decoded: list[Decoded] = []
         replayed: list[str] = []
@@ -483,11 +790,13 @@ class LineageConsumer:
                 replayed.append(item.event.event_id)  # written before a crash: not again
             else:
                 decoded.append(item)
+        self._fault_at("after_decode")
         known = stored_event_ids(self.store, [d.event.event_id for d in decoded])
         batch = Batch()
         for item in dead:
             batch.add_dead_letter(item.origin, item.key, item.reason, item.detail, item.value)
         touched: dict[tuple[str, int], tuple[int, int, bytes, Any]] = {}
+        decisions: dict[str, int] = {}
         for item in decoded:
             event = item.event
             if event.event_id in known:
@@ -501,9 +810,7 @@ class LineageConsumer:
             verdict = self.evaluator.evaluate(event)
             if event.kind in _STATE_KINDS:
                 self._subjects.setdefault(key, set()).add(event.subject_id)
-            self.stats.decisions[verdict.decision] = (
-                self.stats.decisions.get(verdict.decision, 0) + 1
-            )
+            decisions[verdict.decision] = decisions.get(verdict.decision, 0) + 1
             severity = summary = ""
             if verdict.decision == "violation" and verdict.reasons:
                 alert = make_alert(event, verdict, self.severity, self.summary)
@@ -517,22 +824,44 @@ class LineageConsumer:
                 head = self.heads[key]
                 head.next_seq, head.last_offset, head.prev_hash, head.tree = seq, offset, prev, tree
             raise
+        self._fault_at("after_write")
         again = alerts_of_events(self.store, replayed) if replayed else []
-        self._publish([*again, *batch.alerts], dead)
-        self._send_to_sinks(batch.alerts)
-        self._commit(msgs)
-        self.stats.messages += len(msgs)
-        self.stats.events += len(batch.events)
-        self.stats.replayed += len(replayed)
-        self.stats.dead_letters += len(dead)
-        self.stats.alerts += len(batch.alerts)
-        self.stats.batches += 1
+        alerts = [*again, *batch.alerts]
+        if not self._transact(alerts, dead, msgs):
+            # not committed: the batch is read again (by us or the partition's next owner);
+            # what was written is then skipped and its alerts published from the store
+            self.stats.rewinds += 1
+            return
+        self._fault_at("after_commit")
+        self._send_to_sinks(alerts)
+        s = self.stats
+        s.messages += len(msgs)
+        s.events += len(batch.events)
+        s.replayed += len(replayed)
+        s.dead_letters += len(dead)
+        s.alerts += len(alerts)
+        s.batches += 1
+        self.last_batch_at = time.monotonic()
+        for decision, n in decisions.items():
+            s.decisions[decision] = s.decisions.get(decision, 0) + n
+        for alert in alerts:
+            s.alerts_by_reason[alert.reason] = s.alerts_by_reason.get(alert.reason, 0) + 1
+        for d in dead:
+            s.dead_letters_by_reason[d.reason] = s.dead_letters_by_reason.get(d.reason, 0) + 1
 
     def _write(self, batch: Batch) -> None:
         delay, deadline = 0.5, time.monotonic() + self.config.store_retry_limit_s
+        fault = self.fault
+        failures = fault.times if fault and fault.point == "store_error" else 0
+        failing = fault is not None and fault.batch == self.stats.batches + 1
         while True:
             try:
+                started = time.perf_counter()
                 write_batch(self.store, batch)
+                self.stats.observe_write(time.perf_counter() - started)
+                if failing and failures > 0:  # the rows landed; the client hears an error
+                    failures -= 1
+                    raise StoreError("fault injection: the store's acknowledgement was lost")
                 return
             except StoreError as exc:
                 if time.monotonic() > deadline:
@@ -546,31 +875,39 @@ class LineageConsumer:
         # never raise into librdkafka: count and log
         if err is not None:
             self._delivery_errors.append(str(err))
-            log.error("publishing to %s failed: %s", msg.topic() if msg else "?", err)
+            if self._quiet(f"delivery:{err.code()}"):
+                log.error("publishing to %s failed: %s", msg.topic() if msg else "?", err)
 
-    def _publish(self, alerts: Sequence[AlertRow], dead: Sequence[Undecodable]) -> None:
-        if not alerts and not dead:
-            return
-        producer = self._producer
-        for alert in alerts:
-            producer.produce(
+    def _produce(self, items: Sequence[Any], dead: Sequence[Undecodable]) -> None:
+        from jejak.lineage.store.retention import AlertResolution
+
+        for item in items:
+            if isinstance(item, AlertResolution):
+                self._send(
+                    self.config.alerts_topic,
+                    item.alert_id.encode(),
+                    json.dumps(item.to_dict(), ensure_ascii=False).encode(),
+                    [("jejak.status", item.status.encode()), ("jejak.reason", b"resolution")],
+                )
+                continue
+            alert: AlertRow = item
+            # keyed by alert id: on a compacted topic the latest word on an alert is kept
+            self._send(
                 self.config.alerts_topic,
-                key=alert.alert_id.encode(),
-                value=json.dumps(alert.to_dict(), ensure_ascii=False).encode(),
-                headers=[
+                alert.alert_id.encode(),
+                json.dumps(alert.to_dict(), ensure_ascii=False).encode(),
+                [
                     ("jejak.severity", alert.severity.encode()),
                     ("jejak.reason", alert.reason.encode()),
                     ("jejak.subject", alert.subject_id.encode()),
                 ],
-                on_delivery=self._on_delivery,
             )
-            producer.poll(0)
         for d in dead:
-            producer.produce(
+            self._send(
                 self.config.dead_letter_topic,
-                key=d.key,
-                value=d.value,
-                headers=[
+                d.key,
+                d.value,
+                [
                     *d.headers,
                     ("jejak.dlq.reason", d.reason.encode()),
                     ("jejak.dlq.detail", d.detail.encode()[:1000]),
@@ -578,27 +915,136 @@ class LineageConsumer:
                     ("jejak.dlq.partition", str(d.origin.partition).encode()),
                     ("jejak.dlq.offset", str(d.origin.offset).encode()),
                 ],
-                on_delivery=self._on_delivery,
-            )
-            producer.poll(0)
-        remaining = producer.flush(60)
-        if remaining or self._delivery_errors:
-            errors, self._delivery_errors = self._delivery_errors, []
-            raise BrokerError(
-                f"{remaining} alert/dead-letter message(s) undelivered, errors: {errors[:3]}; "
-                "offsets not committed, the batch will be read again"
             )
 
-    def _commit(self, msgs: Sequence[Any]) -> None:
+    def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> None:
+        while True:
+            try:
+                self._producer.produce(
+                    topic, key=key, value=value, headers=headers, on_delivery=self._on_delivery
+                )
+                self._producer.poll(0)
+                return
+            except BufferError:  # the local queue is full (e.g. the broker is away): wait
+                self._producer.poll(0.5)
+
+    def _transact(
+        self, items: Sequence[Any], dead: Sequence[Undecodable], msgs: Sequence[Any] | None
+    ) -> bool:
+        """Publish ``items`` and ``dead`` and commit the offsets of ``msgs``, all or nothing.
+
+        Retried until the broker answers, however long it is away. Returns
+        False (after rewinding to the batch) when the group says this consumer
+        no longer owns the partitions, or when asked to stop meanwhile.
+        """
+        from confluent_kafka import KafkaException
+
+        offsets = self._offsets(msgs) if msgs else []
+        if not items and not dead and not offsets:
+            return True
+        delay, since = 0.5, time.monotonic()
+        producer = self._producer
+        while True:
+            self._delivery_errors = []
+            try:
+                producer.begin_transaction()
+                self._produce(items, dead)
+                self._fault_at("after_publish")
+                if offsets:
+                    producer.send_offsets_to_transaction(
+                        offsets, self._consumer.consumer_group_metadata(), 30
+                    )
+                self._fault_at("before_commit")
+                self._commit_transaction()
+                if time.monotonic() - since > 5:
+                    log.warning(
+                        "the broker answers again: published after %.0fs",
+                        time.monotonic() - since,
+                    )
+                return True
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.fatal():
+                    raise BrokerError(
+                        f"the alerts producer cannot go on ({err.str()}): another consumer "
+                        "with the same group.instance.id is running?"
+                    ) from None
+                self._abort()
+                gone = err.name() in _GROUP_GONE
+                if gone or self._stop.is_set():
+                    log.warning("batch not committed (%s); it will be read again", err.str())
+                    self._rewind(msgs or [])
+                    return False
+                self.stats.publish_retries += 1
+                if self._quiet("transaction"):
+                    log.warning(
+                        "holding %d alert(s) and %d dead letter(s): %s; retrying until the "
+                        "broker answers (repeats are not logged for 30s)",
+                        len(items),
+                        len(dead),
+                        err.str(),
+                    )
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _commit_transaction(self) -> None:
+        """Commit; a retriable error (a timeout, the broker away) is retried as is."""
+        from confluent_kafka import KafkaException
+
+        delay = 0.5
+        while True:
+            try:
+                self._producer.commit_transaction(10)
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.fatal() or err.txn_requires_abort() or not err.retriable():
+                    raise
+                if self._quiet("commit"):
+                    log.warning("committing the batch: %s; retrying", err.str())
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _abort(self) -> None:
+        from confluent_kafka import KafkaException
+
+        delay = 0.5
+        while True:
+            try:
+                self._producer.abort_transaction(10)
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.fatal():
+                    raise BrokerError(f"aborting a transaction: {err.str()}") from None
+                if not err.retriable() or self._stop.is_set():
+                    return  # nothing to abort (no transaction begun), or we are going
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _rewind(self, msgs: Sequence[Any]) -> None:
+        """Seek back to the first message of the batch on partitions still ours."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        first: dict[tuple[str, int], int] = {}
+        for m in msgs:
+            key = (m.topic(), m.partition())
+            first[key] = min(first.get(key, m.offset()), m.offset())
+        for (t, p), offset in first.items():
+            try:
+                self._consumer.seek(TopicPartition(t, p, offset))
+            except KafkaException:
+                pass  # no longer ours: its next owner starts from the committed offset
+
+    @staticmethod
+    def _offsets(msgs: Sequence[Any]) -> list[Any]:
         from confluent_kafka import TopicPartition
 
         last: dict[tuple[str, int], int] = {}
         for m in msgs:
-            last[(m.topic(), m.partition())] = max(
-                last.get((m.topic(), m.partition()), -1), m.offset()
-            )
-        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
-        self._consumer.commit(offsets=offsets, asynchronous=False)
+            key = (m.topic(), m.partition())
+            last[key] = max(last.get(key, -1), m.offset())
+        return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
 
 
 _STATE_KINDS = frozenset({"consent", "policy_accepted", "account_closed"})

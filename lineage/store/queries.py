@@ -9,7 +9,7 @@ Every line of a subject report names the event ids it rests on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -291,9 +291,14 @@ def retention_overdue(
     )
     if not closed:
         return []
+    partitions: Mapping[str, Sequence[int]] | None = None,
     subjects = [r["subject_id"] for r in closed]
     collected = _rows(
         store,
+    With ``partitions`` (topic -> partitions), only the subjects whose events
+    are in those partitions are judged (the retention monitor passes the
+    partitions its consumer has caught up with).
+
         "SELECT subject_id, category, max(occurred_at) AS last_collected_at "
         "FROM {db}.lineage WHERE kind = 'collection' AND subject_id IN {ids:Array(String)} "
         "GROUP BY subject_id, category",
@@ -302,6 +307,7 @@ def retention_overdue(
     deleted = _rows(
         store,
         "SELECT subject_id, category, max(occurred_at) AS deleted_at "
+    where, params = _partitions_clause(partitions)
         "FROM {db}.lineage WHERE kind = 'deletion' AND subject_id IN {ids:Array(String)} "
         "GROUP BY subject_id, category",
         {"ids": subjects},
@@ -351,6 +357,36 @@ def subjects_with_violations(store: Store, limit: int = 10) -> Sequence[dict[str
         "SELECT subject_id, count() AS violations, "
         "countIf(reason = 'disclosure_without_consent') AS without_consent "
         "FROM {db}.alerts GROUP BY subject_id "
+def _partitions_clause(
+    partitions: Mapping[str, Sequence[int]] | None,
+) -> tuple[str, dict[str, Any]]:
+    """`` AND (topic, partition) in ...`` for a consents/events query; None: no restriction."""
+    if partitions is None:
+        return "", {}
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    for i, (topic, ps) in enumerate(sorted(partitions.items())):
+        clauses.append(f"(topic = {{t{i}:String}} AND partition IN {{p{i}:Array(Int32)}})")
+        params[f"t{i}"], params[f"p{i}"] = topic, list(ps)
+    return " AND (" + (" OR ".join(clauses) or "0") + ")", params
+
+
+def deletions_of(store: Store, subject_ids: Sequence[str]) -> dict[str, list[tuple[str, datetime]]]:
+    """Each subject's deletions: (category or family deleted, latest deletion time)."""
+    if not subject_ids:
+        return {}
+    out: dict[str, list[tuple[str, datetime]]] = {}
+    for row in _rows(
+        store,
+        "SELECT subject_id, category, max(occurred_at) AS deleted_at "
+        "FROM {db}.lineage WHERE kind = 'deletion' AND subject_id IN {ids:Array(String)} "
+        "GROUP BY subject_id, category",
+        {"ids": list(subject_ids)},
+    ):
+        out.setdefault(row["subject_id"], []).append((row["category"], row["deleted_at"]))
+    return out
+
+
         "ORDER BY without_consent DESC, violations DESC, subject_id LIMIT {n:UInt32}",
         {"n": limit},
     )
