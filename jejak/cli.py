@@ -13,10 +13,15 @@ import sys
 from typing import Any
 
 import click
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from jejak import __version__
+from jejak.cli_options import describe_validation_error
 from jejak.errors import JejakError
 from jejak.settings import describe
+
+log = logging.getLogger(__name__)
 
 # name -> "module:attribute" of a click command or group
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
@@ -31,6 +36,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "consume": ("jejak.consumers.cli:consume", "Run the lineage consumer (Kafka -> ClickHouse)."),
     "store": ("jejak.lineage.store.cli:store", "Create and inspect the lineage store."),
     "query": ("jejak.lineage.cli:query", "Ask the lineage store the compliance questions."),
+    "report": (
+        "jejak.lineage.cli:report",
+        "Reports people can send: a subject's access report (UU PDP Pasal 32).",
+    ),
     "serve": ("jejak.lineage.cli:serve", "Serve the workspace API and web page over the store."),
     "alerts": ("jejak.lineage.cli:alerts", "Triage alerts: ack, assign, resolve, reopen."),
     "requests": ("jejak.lineage.cli:requests", "Data-subject request cases and their deadlines."),
@@ -106,19 +115,67 @@ def cli(verbose: int) -> None:
 
 
 @cli.command("settings")
-def settings_command() -> None:
-    """List every setting with the variable that sets it and its default."""
-    from rich.console import Console
-    from rich.table import Table
+@click.option("--json", "as_json", is_flag=True, help="JSON for machines.")
+def settings_command(as_json: bool) -> None:
+    """Every setting: the value in effect, where it comes from, its default and meaning.
 
-    table = Table("variable", "default", "meaning")
-    for row in describe():
-        table.add_row(*row)
-    Console().print(table)
+    Secrets (keys, passwords, tokens, a DSN's password) are shown masked.
+    """
+    import json
+    import os
+
+    from jejak.output import render
+    from jejak.settings import Settings
+
+    effective = _effective(Settings.from_env())
+    rows = [
+        {
+            "variable": var,
+            "value": effective.get(var, ""),
+            "source": "environment" if var in os.environ else "default",
+            "default": default,
+            "meaning": meaning,
+        }
+        for var, default, meaning in describe()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    render(rows, columns=["variable", "value", "source", "meaning"], title="jejak settings")
+
+
+def _effective(model: Any, prefix: str = "JEJAK_") -> dict[str, str]:
+    """``JEJAK_…`` variable -> the value in effect, as text, secrets masked."""
+    from pydantic import BaseModel, SecretStr
+
+    from jejak.settings import redact_dsn
+
+    out: dict[str, str] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        var = f"{prefix}{name.upper()}"
+        if isinstance(value, BaseModel):
+            out.update(_effective(value, f"{var}__"))
+        elif isinstance(value, SecretStr):
+            secret = value.get_secret_value()
+            out[var] = redact_dsn(secret) if name == "dsn" else ("***" if secret else "")
+        elif value is None:
+            out[var] = ""
+        elif isinstance(value, list | tuple | set | frozenset):
+            out[var] = ", ".join(str(v) for v in value)
+        else:
+            out[var] = str(value)
+    return out
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Console-script entry: jejak's own errors become one clear line and exit 1."""
+    """Console-script entry: errors become one clear message and exit 1, never a traceback.
+
+    Besides jejak's own errors: a ``JEJAK_*`` setting that is not valid (pydantic's
+    error, turned into "invalid setting JEJAK_API__PORT: ..." without the value,
+    which may be a secret) and a file that cannot be opened or written. With
+    ``-vv`` the traceback is logged too.
+    """
     try:
         return cli.main(args=argv, prog_name="jejak", standalone_mode=False)
     except click.exceptions.Abort:
@@ -130,5 +187,17 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except JejakError as exc:
-        click.echo(f"jejak: error: {exc}", err=True)
-        sys.exit(1)
+        _fail(str(exc), exc)
+    except ValidationError as exc:
+        _fail(describe_validation_error(exc), exc)
+    except SettingsError as exc:  # a JSON-valued setting that is not JSON, e.g. ALLOWED_HOSTS
+        _fail(f'invalid setting: {exc} (a list-valued variable takes JSON: \'["a", "b"]\')', exc)
+    except OSError as exc:  # a file or folder that is not there, or not ours to write
+        where = f": {exc.filename}" if exc.filename else ""
+        _fail(f"{exc.strerror or type(exc).__name__}{where}", exc)
+
+
+def _fail(message: str, exc: BaseException) -> None:
+    log.debug("the error in full", exc_info=exc)
+    click.echo(f"jejak: error: {message}", err=True)
+    sys.exit(1)

@@ -7,14 +7,17 @@ options override them for one run.
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Iterable
-from datetime import date, datetime
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 import click
 
+from jejak.cli_options import output_path
 from jejak.errors import InvalidEvent, JejakError
 from jejak.producers.emitter import Emitter
 from jejak.producers.sender import DeliveryStats
@@ -23,11 +26,8 @@ from jejak.producers.simulate import (
     InjectedViolation,
     iter_simulation,
 )
-from jejak.producers.simulate import (
-    simulate as run_simulation,
-)
 from jejak.producers.transports import FileTransportConfig, transport_kinds
-from jejak.schemas.models import Event, event_from_json, event_to_json
+from jejak.schemas.models import Event, TimeWindow, event_from_json, event_to_json
 from jejak.settings import Settings
 
 
@@ -71,7 +71,13 @@ _common_options = [
         type=click.Choice(transport_kinds()),
         help="where events go [JEJAK_SDK__TRANSPORT, default kafka]",
     ),
-    click.option("--out", "out", type=click.Path(path_type=Path), help="file for --transport file"),
+    click.option(
+        "--out",
+        "out",
+        type=click.Path(path_type=Path),
+        callback=output_path,
+        help="file for --transport file",
+    ),
     click.option(
         "--service", help="producer service stamped on events without one [JEJAK_SDK__SERVICE]"
     ),
@@ -92,7 +98,7 @@ def _with_common(func: Any) -> Any:
 
 
 @click.command("emit")
-@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.argument("file", type=click.File("rb"))
 @_with_common
 @click.option(
     "--already-pseudonymous",
@@ -109,7 +115,7 @@ def _with_common(func: Any) -> Any:
 @click.pass_context
 def emit(
     ctx: click.Context,
-    file: IO[str],
+    file: IO[bytes],
     bootstrap: str | None,
     topic: str | None,
     transport: str | None,
@@ -121,13 +127,17 @@ def emit(
 ) -> None:
     """Send the JSON-lines events of FILE ("-" for stdin) through the SDK.
 
-    Each line is one event in the JSON form. Subject ids are pseudonymised
-    with JEJAK_SDK__PSEUDONYMIZATION_KEY (ids already in the ps1_ form pass
-    unchanged); with --already-pseudonymous none is hashed and each must be a
-    pseudonym. Invalid lines are reported on stderr with their line number and
-    field, never the value, and the valid ones are still sent. Exits non-zero
-    if any line was invalid or any event was not delivered (spooled events are
-    sent by the next run on the same spool).
+    Each line is one event in the JSON form, in UTF-8. Subject ids are
+    pseudonymised with JEJAK_SDK__PSEUDONYMIZATION_KEY (ids already in the ps1_
+    form pass unchanged); with --already-pseudonymous none is hashed and each
+    must be a pseudonym. occurred_at is RFC 3339 with a zone
+    (2026-05-01T08:00:00Z), not before JEJAK_EVENTS__EARLIEST and not more than
+    JEJAK_EVENTS__MAX_FUTURE_S ahead. An invalid line (not UTF-8, not JSON, a
+    field that breaks the contract) is reported on stderr with its line number
+    and field, never the value, and the other lines are still sent. Exits
+    non-zero if any line was invalid or any event was not delivered (spooled
+    events are sent by the next run on the same spool). On a terminal, a
+    progress bar shows how much of FILE is read.
     """
     if pseudonymize:
         click.echo("--pseudonymize is deprecated and does nothing: it is the default", err=True)
@@ -136,18 +146,24 @@ def emit(
     # None: raw ids are HMACed, ps1_ ids pass; False: ps1_ ids only (NotPseudonymous otherwise)
     mode: bool | None = False if already_pseudonymous else None
     settings = _settings(bootstrap, topic, service or "jejak-emit")
+    window = TimeWindow.from_settings(settings.events)
     name = getattr(file, "name", "-")
+    if name == "<stdin>":
+        name = "-"
     invalid = 0
     try:
         emitter = _emitter(settings, transport, out)
     except JejakError as exc:
         raise click.ClickException(str(exc)) from exc
-    with emitter:
-        for number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
+    with emitter, _progress("emitting", _size(file), _terminal(), unit="bytes") as advance:
+        for number, raw in enumerate(file, start=1):
+            advance(len(raw))
             try:
-                emitter.emit(event_from_json(line), pseudonymize=mode)
+                event = _event_of_line(raw, number)
+                if event is None:
+                    continue
+                window.check(event, datetime.now(UTC))
+                emitter.emit(event, pseudonymize=mode)
             except InvalidEvent as exc:  # NotPseudonymous too; the text never holds the value
                 invalid += 1
                 click.echo(f"{name}:{number}: {exc.field}: {exc.problem}", err=True)
@@ -156,6 +172,96 @@ def emit(
     click.echo(_summary(stats, invalid), err=True)
     if invalid or not delivered:
         ctx.exit(1)
+
+
+def _event_of_line(raw: bytes, number: int) -> Event | None:
+    """The event on one line of bytes, None for a blank line; :class:`InvalidEvent` if bad.
+
+    Decoded line by line, so one byte that is not UTF-8 costs only its own line
+    (a byte order mark on the first line is allowed).
+    """
+    try:
+        text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent(
+            "event", f"not UTF-8 text (a bad byte at byte {exc.start + 1} of the line)"
+        ) from exc
+    if not text.strip():
+        return None
+    return event_from_json(text)
+
+
+def _size(file: IO[bytes]) -> int | None:
+    """The size of a regular file (for a progress bar), None for a pipe or a terminal."""
+    try:
+        info = os.fstat(file.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return info.st_size if info.st_size and not file.isatty() else None
+
+
+def _terminal(events_to_stdout: bool = False) -> Any:
+    """The console to draw progress bars on: stderr when it is a terminal, else None.
+
+    None as well when the events themselves go to stdout on the same terminal:
+    the bar would be drawn into them.
+    """
+    if not _isatty(sys.stderr) or (events_to_stdout and _isatty(sys.stdout)):
+        return None
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+@contextmanager
+def _progress(
+    label: str, total: int | None, console: Any, *, unit: str = "events"
+) -> Iterator[Callable[[int], None]]:
+    """``advance(n)`` for a rich progress bar on ``console``; a no-op without one.
+
+    Advances are added up and handed to rich at most every 1/200 of the total
+    (or every 1,000 units without one): rich takes a lock per update, too much
+    per event at 100,000 events a second.
+    """
+    if console is None:
+        yield lambda n: None
+        return
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns: list[Any] = [TextColumn(label), BarColumn()]
+    if total:
+        columns += [TaskProgressColumn(), TimeRemainingColumn()]
+    else:
+        columns += [TextColumn(f"{{task.completed:,.0f}} {unit}"), TimeElapsedColumn()]
+    step = max(1, total // 200) if total else 1000
+    pending = 0
+
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(label, total=total)
+
+        def advance(n: int) -> None:
+            nonlocal pending
+            pending += n
+            if pending >= step:
+                progress.advance(task, pending)
+                pending = 0
+
+        yield advance
+        progress.advance(task, pending)
 
 
 def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -> date:
@@ -187,6 +293,7 @@ def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -
     "--out",
     "out_file",
     type=click.Path(path_type=Path, allow_dash=True),
+    callback=output_path,
     help="write JSON lines here ('-' for stdout, the default without --emit)",
 )
 @click.option(
@@ -196,6 +303,7 @@ def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -
     "--violations",
     "violations_file",
     type=click.Path(path_type=Path),
+    callback=output_path,
     help="also write the list of injected violations (JSON lines)",
 )
 @click.option("--bootstrap", help="Kafka bootstrap servers [JEJAK_KAFKA__BOOTSTRAP_SERVERS]")
@@ -231,32 +339,28 @@ def simulate(
     trace_id="sim-violation:<reason>:<scenario>".
     """
     violations: list[InjectedViolation] = []
+    events = iter_simulation(
+        users=users,
+        days=days,
+        seed=seed,
+        start=start,
+        violation_rate=violation_rate,
+        violations=violations,
+    )
     if send:
         settings = _settings(bootstrap, topic, None)
-        simulation = run_simulation(
-            users=users, days=days, seed=seed, start=start, violation_rate=violation_rate
-        )
-        violations = simulation.violations
+        _warn_outside_window(settings, start, days)
         # with --transport file, --out is where the file transport writes
         via_file = (transport or settings.sdk.transport) == "file"
+        copy = None if via_file else out_file
         delivered, stats = _emit_with_progress(
-            settings, transport, simulation.events, timeout, out_file if via_file else None
+            settings, transport, events, timeout, out_file if via_file else None, copy
         )
         click.echo(_summary(stats), err=True)
-        if out_file is not None and not via_file:
-            _write_events(out_file, simulation.events)
     else:
-        count = _write_events(
-            out_file or Path("-"),
-            iter_simulation(
-                users=users,
-                days=days,
-                seed=seed,
-                start=start,
-                violation_rate=violation_rate,
-                violations=violations,
-            ),
-        )
+        target = out_file or Path("-")
+        with _progress("simulating", None, _terminal(str(target) == "-")) as advance:
+            count = _write_events(target, events, advance)
         delivered = True
         click.echo(f"simulated {count} event(s)", err=True)
     click.echo(
@@ -272,6 +376,21 @@ def simulate(
         ctx.exit(1)
 
 
+def _warn_outside_window(settings: Settings, start: date, days: int) -> None:
+    """Simulated days outside JEJAK_EVENTS__* are sent, but the consumer will refuse them."""
+    window = TimeWindow.from_settings(settings.events)
+    first = datetime.combine(start, time(), UTC) - timedelta(days=1)  # history and zones
+    last = datetime.combine(start + timedelta(days=days), time(), UTC)
+    now = datetime.now(UTC)
+    if window.problem(first, now) is not None or window.problem(last, now) is not None:
+        click.echo(
+            f"warning: the simulated period ({start.isoformat()}, {days} day(s)) reaches "
+            "outside the occurred_at window of JEJAK_EVENTS__EARLIEST and "
+            "JEJAK_EVENTS__MAX_FUTURE_S; the consumer dead-letters such events as invalid",
+            err=True,
+        )
+
+
 def _violation_dict(violation: InjectedViolation) -> dict[str, Any]:
     data: dict[str, Any] = {
         "event_id": violation.event_id,
@@ -285,7 +404,9 @@ def _violation_dict(violation: InjectedViolation) -> dict[str, Any]:
     return data
 
 
-def _write_events(path: Path, events: Iterable[Event]) -> int:
+def _write_events(
+    path: Path, events: Iterable[Event], advance: Callable[[int], None] = lambda n: None
+) -> int:
     count = 0
     handle = sys.stdout if str(path) == "-" else path.open("w", encoding="utf-8")
     try:
@@ -293,6 +414,7 @@ def _write_events(path: Path, events: Iterable[Event]) -> int:
             handle.write(event_to_json(event))
             handle.write("\n")
             count += 1
+            advance(1)
     finally:
         if handle is not sys.stdout:
             handle.close()
@@ -302,47 +424,42 @@ def _write_events(path: Path, events: Iterable[Event]) -> int:
 
 
 def _emit_with_progress(
-    settings: Settings, transport: str | None, events: list[Event], timeout: float, out: Path | None
+    settings: Settings,
+    transport: str | None,
+    events: Iterable[Event],
+    timeout: float,
+    out: Path | None,
+    copy: Path | None,
 ) -> tuple[bool, DeliveryStats]:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
+    """Emit the events as they are generated (one day in memory at a time), also
+    writing them to ``copy`` if given; a progress bar on a terminal."""
     try:
         emitter = _emitter(settings, transport, out)
     except JejakError as exc:
         raise click.ClickException(str(exc)) from exc
-    started = datetime.now().astimezone()
-    with (
-        emitter,
-        Progress(
-            TextColumn("emitting"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            transient=True,
-            console=_stderr_console(),
-        ) as progress,
-    ):
-        task = progress.add_task("emit", total=len(events))
-        emit = emitter.emit
-        step = max(1, len(events) // 200)
-        for index, event in enumerate(events, start=1):
-            emit(event, pseudonymize=False)
-            if index % step == 0:
-                progress.update(task, completed=index)
-        progress.update(task, completed=len(events))
-        delivered = emitter.close(timeout)
-    elapsed = (datetime.now().astimezone() - started).total_seconds()
-    click.echo(f"emitted {len(events)} event(s) in {elapsed:.1f} s", err=True)
+    started = datetime.now(UTC)
+    count = 0
+    handle = (
+        None
+        if copy is None
+        else sys.stdout
+        if str(copy) == "-"
+        else copy.open("w", encoding="utf-8")
+    )
+    try:
+        events_to_stdout = copy is not None and str(copy) == "-"
+        with emitter, _progress("emitting", None, _terminal(events_to_stdout)) as advance:
+            emit = emitter.emit
+            for event in events:
+                emit(event, pseudonymize=False)
+                if handle is not None:
+                    handle.write(event_to_json(event) + "\n")
+                count += 1
+                advance(1)
+            delivered = emitter.close(timeout)
+    finally:
+        if handle is not None and handle is not sys.stdout:
+            handle.close()
+    elapsed = (datetime.now(UTC) - started).total_seconds()
+    click.echo(f"emitted {count} event(s) in {elapsed:.1f} s", err=True)
     return delivered, emitter.stats()
-
-
-def _stderr_console() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -208,3 +209,119 @@ def test_simulate_start_date(tmp_path: Path) -> None:
 def test_simulate_rejects_a_bad_date() -> None:
     code, _, err = _run("simulate", "--users", "5", "--start", "1 April")
     assert code == 2 and "not a date" in err
+
+
+# ------------------------------------------------------------------ bad input, clear errors
+
+
+def _consent(number: int, occurred_at: Any = "2026-03-01T09:00:00Z") -> str:
+    return json.dumps(
+        {
+            "event_id": f"c-{number}",
+            "kind": "consent",
+            "occurred_at": occurred_at,
+            "subject_id": PSEUDONYM,
+            "scope": "marketing",
+            "action": "granted",
+        }
+    )
+
+
+def _sent(out: Path) -> list[str]:
+    return [event_from_json(line).event_id for line in out.read_text().splitlines()]
+
+
+def test_emit_reports_a_line_that_is_not_utf8_and_sends_every_other(tmp_path: Path) -> None:
+    lines = [_consent(n).encode() for n in range(1, 41)]
+    lines[24] = lines[24].replace(b"marketing", b"market\xffing")  # line 25
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n")  # a BOM on line 1 is fine
+    out = tmp_path / "out.jsonl"
+    code, _, err = _run("emit", str(source), "--transport", "file", "--out", str(out))
+    assert code == 1
+    assert f"{source}:25: event: not UTF-8 text" in err
+    assert "Traceback" not in err
+    assert _sent(out) == [f"c-{n}" for n in range(1, 41) if n != 25]
+    assert "invalid 1" in err
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "problem"),
+    [
+        (1234567890, "occurred_at: must be an RFC 3339 time with a zone"),
+        ("1234567890", "occurred_at: is not an RFC 3339 time with a zone"),
+        ("2026-03-01T09:00:00", "occurred_at: is not an RFC 3339 time with a zone"),
+        ("1800-01-01T00:00:00Z", "occurred_at: is outside the years 1900 to 2299"),
+        ("9999-01-01T00:00:00Z", "occurred_at: is outside the years 1900 to 2299"),
+        ("1999-12-31T23:59:59Z", "occurred_at: is before 2000-01-01T00:00:00Z"),
+        ("2200-01-01T00:00:00Z", "occurred_at: is more than 86400 s in the future"),
+    ],
+)
+def test_emit_accepts_only_documented_times_within_the_window(
+    tmp_path: Path, occurred_at: Any, problem: str
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join([_consent(1), _consent(2, occurred_at), _consent(3)]) + "\n")
+    out = tmp_path / "out.jsonl"
+    code, _, err = _run("emit", str(source), "--transport", "file", "--out", str(out))
+    assert code == 1
+    assert f"{source}:2: {problem}" in err
+    assert _sent(out) == ["c-1", "c-3"]
+
+
+def test_the_window_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JEJAK_EVENTS__EARLIEST", "1990-01-01T00:00:00Z")
+    source = tmp_path / "in.jsonl"
+    source.write_text(_consent(1, "1995-06-01T00:00:00Z") + "\n")
+    out = tmp_path / "out.jsonl"
+    code, _, err = _run("emit", str(source), "--transport", "file", "--out", str(out))
+    assert code == 0, err
+    assert _sent(out) == ["c-1"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["emit", "{source}", "--transport", "file", "--out", "{missing}/out.jsonl"],
+        ["simulate", "--users", "2", "--out", "{missing}/day.jsonl"],
+        ["simulate", "--users", "2", "--violations", "{missing}/v.jsonl"],
+    ],
+    ids=["emit --out", "simulate --out", "simulate --violations"],
+)
+def test_an_output_folder_that_does_not_exist_is_a_usage_error(
+    tmp_path: Path, args: list[str]
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(_consent(1) + "\n")
+    missing = tmp_path / "no-such-folder"
+    args = [a.format(source=source, missing=missing) for a in args]
+    code, _, err = _run(*args)
+    assert code == 2
+    assert f"folder '{missing}' does not exist" in err
+    assert not missing.exists()
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    out = tmp_path / "sent.jsonl"
+    code, _, err = _run(
+        "simulate", "--users", "20", "--emit", "--transport", "file", "--out", str(out)
+    )
+    assert code == 0, err
+    assert "━" not in err and "emitting" not in err.replace("emitted", "")
+
+
+def test_the_progress_bar_on_a_terminal() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from jejak.producers.cli import _progress
+
+    screen = StringIO()
+    console = Console(file=screen, force_terminal=True, width=100)
+    with _progress("emitting", 1000, console, unit="bytes") as advance:
+        for _ in range(100):
+            advance(10)
+    assert "emitting" in screen.getvalue() and "100%" in screen.getvalue()
+    with _progress("simulating", None, None) as advance:  # no console: nothing drawn
+        advance(5)
