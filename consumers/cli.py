@@ -35,7 +35,8 @@ def topics() -> None:
     "--idle-timeout",
     type=float,
     default=None,
-    help="Stop after this many seconds without a message (default: run until SIGTERM).",
+    help="Stop after this many seconds without a message (default: run until SIGTERM); "
+    "exits 3 if messages are left behind, 2 if no partition was ever assigned.",
 )
 @click.option(
     "--sink",
@@ -68,7 +69,12 @@ def consume(
     Reads JEJAK_KAFKA__TOPIC as group JEJAK_KAFKA__GROUP_ID, writes to
     JEJAK_STORE__DSN, publishes alerts to JEJAK_KAFKA__ALERTS_TOPIC and
     undecodable messages to JEJAK_KAFKA__DEAD_LETTER_TOPIC. SIGTERM finishes the
-    current batch, commits and exits.
+    current batch, commits and exits. Every JEJAK_CONSUMER__PROGRESS_EVERY_S
+    seconds a progress line (rate, lag, totals) goes to stderr; /metrics and
+    /readyz are served with the workspace API (docs/operations.md).
+
+    Exit status: 0 when stopped or caught up, 2 when the group never assigned
+    a partition, 3 when --idle-timeout stopped it with messages left behind.
     """
     from jejak.consumers.pipeline import build_consumer
     from jejak.consumers.sinks import make_sink
@@ -91,11 +97,27 @@ def consume(
         )
         server = _serve(consumer, policies, settings) if serve else None
         try:
-            stats = consumer.run(max_messages=max_messages, idle_timeout_s=idle_timeout)
+            stats = consumer.run(
+                max_messages=max_messages,
+                idle_timeout_s=idle_timeout,
+                on_progress=lambda p: click.echo(f"progress: {p.line()}", err=True),
+            )
         finally:
             if server is not None:
                 server.stop()
     click.echo(json.dumps(stats.as_dict()))
+    code = EXIT_CODES.get(stats.exit_reason, 0)
+    if code:
+        why = {
+            "unassigned": "the group never assigned a partition to this consumer",
+            "lag": "stopped idle with messages left on its partitions",
+        }[stats.exit_reason]
+        click.echo(f"jejak consume: {why}", err=True)
+        raise SystemExit(code)
+
+
+EXIT_CODES = {"unassigned": 2, "lag": 3}
+"""``jejak consume``'s exit status by :attr:`ConsumerStats.exit_reason` (others: 0)."""
 
 
 def _serve(consumer: LineageConsumer, policies: PolicySet, settings: Settings) -> ApiServer | None:
@@ -112,8 +134,13 @@ def _serve(consumer: LineageConsumer, policies: PolicySet, settings: Settings) -
     monitor = consumer.monitor
     if monitor is not None:
         consumer.monitor = lambda: [*monitor(), *workspace.check_requests()]
+    from jejak.consumers.ops import routes
+
+    ops = routes(consumer, max_lag=settings.consumer.ready_max_lag)
     try:
-        server = ApiServer(workspace, settings.api.host, settings.api.port, settings.api)
+        server = ApiServer(
+            workspace, settings.api.host, settings.api.port, settings.api, routes=ops
+        )
         server.start()
     except OSError as exc:  # the consumer matters more than its API: go on without it
         log.warning(

@@ -66,6 +66,7 @@ from jejak.errors import (
     StoreError,
     UndecodableEvent,
 )
+from jejak.kafka_logging import KafkaLog
 from jejak.lineage.store.chain import LogHead, load_heads
 from jejak.lineage.store.checkpoints import Checkpointer
 from jejak.lineage.store.client import Store
@@ -404,6 +405,10 @@ class LineageConsumer:
         """Messages per second over the last progress interval."""
         self._progress_at = time.monotonic()
         self._progress_messages = 0
+        self.kafka_log = KafkaLog(
+            f"the lineage consumer of group {config.group_id}",
+            str(config.client_config.get("bootstrap.servers", "")),
+        )
 
     # -- partitions come and go: state follows them ------------------------------------------
     def assign(self, topic: str, partitions: Sequence[int]) -> None:
@@ -441,7 +446,13 @@ class LineageConsumer:
         if gone:
             log.info("revoked %s partition(s) %s", topic, [p for _, p in gone])
 
+    @property
+    def kafka_down(self) -> bool:
+        """Every broker unreachable, as librdkafka last said (``/readyz``, ``/metrics``)."""
+        return self.kafka_log.down
+
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        self.kafka_log.reachable()
         # the idle clock starts once the group has given us partitions: joining a
         # group on a freshly started broker can take longer than any idle timeout
         if self._assigned_at is None:
@@ -496,6 +507,7 @@ class LineageConsumer:
                 "partition.assignment.strategy": "cooperative-sticky",
                 "max.poll.interval.ms": 600_000,
                 "session.timeout.ms": self.config.session_timeout_ms,
+                **self.kafka_log.client_config(),
             }
             if self.config.group_instance_id:
                 conf["group.instance.id"] = self.config.group_instance_id
@@ -515,6 +527,7 @@ class LineageConsumer:
                     "linger.ms": 5,
                     "compression.type": "zstd",
                     "transaction.timeout.ms": 60_000,
+                    **self.kafka_log.client_config(),
                 }
             )
             self._retry_kafka("starting the transactional producer", producer.init_transactions)
@@ -600,7 +613,7 @@ class LineageConsumer:
         self._open()
         started = last_message = time.monotonic()
         self.stats.exit_reason = "stopped"
-        lag_checked = 0.0
+        lag_checked = probed = 0.0
         while not self._stop.is_set():
             msgs = self._consumer.consume(
                 num_messages=self.config.batch_size, timeout=self.config.batch_timeout_s
@@ -610,6 +623,7 @@ class LineageConsumer:
                 if m.error() and self._quiet(f"consume:{m.error().code()}"):
                     log.warning("consumer: %s (repeats are not logged for 30s)", m.error())
             if real:
+                self.kafka_log.reachable()
                 last_message = time.monotonic()
                 self.process(real)
                 if on_batch is not None:
@@ -636,7 +650,11 @@ class LineageConsumer:
             now = time.monotonic()
             if now - lag_checked >= 1.0:
                 lag_checked = now
-                self.refresh_lag(cached=True)
+                # from the last fetch responses; every 10 s from the broker itself, which
+                # also tells an idle consumer that the broker is back after an outage
+                fresh = now - probed >= 10.0
+                probed = now if fresh else probed
+                self.refresh_lag(cached=not fresh)
             self._maybe_progress(on_progress)
             self._maybe_checkpoint()
             self._maybe_monitor()
@@ -660,7 +678,16 @@ class LineageConsumer:
         if self._consumer is None:
             return
         tps = [TopicPartition(t, p) for t, p in sorted(self.assigned)]
+        if not cached and self.kafka_down and tps:
+            # a probe of one partition (not a request per partition, each waiting
+            # for its timeout): the broker answering ends the outage
+            try:
+                self._consumer.get_watermark_offsets(tps[0], timeout=1, cached=False)
+            except KafkaException:
+                return
+            self.kafka_log.reachable()
         lag: dict[tuple[str, int], int | None] = {}
+        answered = False
         try:
             positions = self._consumer.position(tps) if tps else []
         except KafkaException:
@@ -686,6 +713,7 @@ class LineageConsumer:
             except KafkaException:
                 lag[key] = None
                 continue
+            answered = answered or not cached
             if hi < 0:
                 lag[key] = None
                 continue
@@ -694,6 +722,8 @@ class LineageConsumer:
                 position = max(lo, 0)
             lag[key] = max(0, hi - position)
         self.lag, self.lag_at = lag, time.monotonic()
+        if answered:
+            self.kafka_log.reachable()
 
     def total_lag(self) -> int | None:
         """The lag over all assigned partitions; None when any is unknown."""
@@ -956,6 +986,7 @@ class LineageConsumer:
                     )
                 self._fault_at("before_commit")
                 self._commit_transaction()
+                self.kafka_log.reachable()
                 if time.monotonic() - since > 5:
                     log.warning(
                         "the broker answers again: published after %.0fs",

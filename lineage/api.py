@@ -36,7 +36,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -46,6 +46,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute
 
 from jejak.errors import JejakError
 from jejak.lineage.workspace.auth import BadRequest, WorkspaceError
@@ -276,8 +277,13 @@ def create_app(
     *,
     settings: ApiSettings | None = None,
     bound_host: str | None = None,
+    routes: Sequence[BaseRoute] = (),
 ) -> ASGIApp:
-    """The ASGI app: the FastAPI routes behind :class:`Guard`."""
+    """The ASGI app: the FastAPI routes behind :class:`Guard`.
+
+    ``routes`` are served as well, open like ``/healthz`` (the consumer's
+    ``/metrics`` and ``/readyz``, :mod:`jejak.consumers.ops`).
+    """
     settings = settings or ApiSettings()
     app = FastAPI(
         title="jejak compliance workspace",
@@ -334,6 +340,7 @@ def create_app(
     def page() -> HTMLResponse:
         return HTMLResponse(_page())
 
+    app.router.routes.extend(routes)
     for op in OPERATIONS:
         _add_route(app, workspace, op)
     generate = app.openapi
@@ -439,8 +446,10 @@ class ApiServer:
         host: str = "127.0.0.1",
         port: int = 8765,
         settings: ApiSettings | None = None,
+        routes: Sequence[BaseRoute] = (),
     ) -> None:
         self.workspace = workspace
+        self.routes = routes
         self.settings = settings or ApiSettings()
         self.host = host
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -468,7 +477,7 @@ class ApiServer:
         import uvicorn
 
         s = self.settings
-        app = create_app(self.workspace, settings=s, bound_host=self.host)
+        app = create_app(self.workspace, settings=s, bound_host=self.host, routes=self.routes)
         config = uvicorn.Config(
             app,
             log_level="warning",
