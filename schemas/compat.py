@@ -191,17 +191,25 @@ class _Resolver:
     def _names(
         self, reader: dict[str, Any], writer: dict[str, Any], path: str
     ) -> Incompatibility | None:
+        """Names match as in Java's ``SchemaCompatibility``: the same unqualified name, or
+        the writer's *full* name among the reader's aliases (an alias without a dot is
+        in the reader's namespace, as the specification says): ``other.Old`` does not
+        rename ``dev.jejak.Old``."""
         r_name, w_name = str(reader["name"]), str(writer["name"])
-        aliases = {_short(a) for a in reader.get("aliases", [])} | {
-            str(a) for a in reader.get("aliases", [])
+        if _short(r_name) == _short(w_name):
+            return None
+        namespace = r_name.rsplit(".", 1)[0] if "." in r_name else ""
+        aliases = {
+            str(a) if "." in str(a) or not namespace else f"{namespace}.{a}"
+            for a in reader.get("aliases", [])
         }
-        if _short(r_name) == _short(w_name) or w_name in aliases or _short(w_name) in aliases:
+        if w_name in aliases:
             return None
         return Incompatibility(
             path or "(record)",
             "name_changed",
             f"{reader['type']} {w_name} is written but the reader expects {r_name} "
-            "(rename with an alias)",
+            "(rename with an alias of the full name)",
         )
 
     def _logical(self, reader: Any, writer: Any, path: str) -> list[Incompatibility]:

@@ -236,3 +236,38 @@ def test_cli_list_and_show() -> None:
 def test_cli_reports_a_broken_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(schemas, ["list", "--dir", str(tmp_path)])
     assert result.exit_code == 1 and "no <kind>.v<N>.avsc files" in result.output
+
+
+def _named(name: str, namespace: str | None = None, aliases: list[str] | None = None) -> Any:
+    from jejak.schemas.avro_schemas import AvroSchema
+
+    definition: dict[str, Any] = {"type": "record", "name": name, "fields": []}
+    if namespace is not None:
+        definition["namespace"] = namespace
+    if aliases is not None:
+        definition["aliases"] = aliases
+    return AvroSchema.from_definition("r", 1, definition, name)
+
+
+# (reader, writer, compatible) by the rule of Java's SchemaCompatibility.schemaNameEquals:
+# the same unqualified name, or the writer's full name among the reader's aliases
+ALIASES = [
+    (_named("New", "dev.jejak", ["Old"]), _named("Old", "dev.jejak"), True),
+    (_named("New", "dev.jejak", ["dev.jejak.Old"]), _named("Old", "dev.jejak"), True),
+    (_named("New", "dev.jejak", ["other.Old"]), _named("Old", "other"), True),
+    (_named("New", "dev.jejak", ["other.Old"]), _named("Old", "dev.jejak"), False),
+    (_named("New", "dev.jejak", ["Old"]), _named("Old", "other"), False),
+    (_named("New", "dev.jejak", ["Old"]), _named("Old"), False),
+    (_named("New", None, ["Old"]), _named("Old"), True),
+    (_named("Same", "dev.jejak"), _named("Same", "other"), True),  # unqualified names match
+]
+
+
+@pytest.mark.parametrize(("reader", "writer", "compatible"), ALIASES)
+def test_aliases_are_compared_by_full_name(reader: Any, writer: Any, compatible: bool) -> None:
+    problems = reader_problems(reader, writer)
+    if compatible:
+        assert problems == []
+    else:
+        assert [p.rule for p in problems] == ["name_changed"]
+        assert "alias of the full name" in problems[0].detail
