@@ -273,8 +273,13 @@ def retention_overdue(
     *,
     after_closure: timedelta | Callable[[datetime], timedelta],
     now: datetime | None = None,
+    partitions: Mapping[str, Sequence[int]] | None = None,
 ) -> list[dict[str, Any]]:
     """Closed accounts whose collected categories were not deleted in time (section F).
+
+    With ``partitions`` (topic -> partitions), only the subjects whose events
+    are in those partitions are judged (the retention monitor passes the
+    partitions its consumer has caught up with).
 
     One row per subject and category whose deletion deadline (account closure
     + ``after_closure``, or ``after_closure(closed_at)``: the retention of the
@@ -284,21 +289,18 @@ def retention_overdue(
     """
     now = now or datetime.now(UTC)
     period = after_closure if callable(after_closure) else (lambda _at: after_closure)
+    where, params = _partitions_clause(partitions)
     closed = _rows(
         store,
         "SELECT subject_id, min(occurred_at) AS closed_at FROM {db}.consents "
-        "WHERE action = 'closed' GROUP BY subject_id",
+        "WHERE action = 'closed'" + where + " GROUP BY subject_id",
+        params,
     )
     if not closed:
         return []
-    partitions: Mapping[str, Sequence[int]] | None = None,
     subjects = [r["subject_id"] for r in closed]
     collected = _rows(
         store,
-    With ``partitions`` (topic -> partitions), only the subjects whose events
-    are in those partitions are judged (the retention monitor passes the
-    partitions its consumer has caught up with).
-
         "SELECT subject_id, category, max(occurred_at) AS last_collected_at "
         "FROM {db}.lineage WHERE kind = 'collection' AND subject_id IN {ids:Array(String)} "
         "GROUP BY subject_id, category",
@@ -307,7 +309,6 @@ def retention_overdue(
     deleted = _rows(
         store,
         "SELECT subject_id, category, max(occurred_at) AS deleted_at "
-    where, params = _partitions_clause(partitions)
         "FROM {db}.lineage WHERE kind = 'deletion' AND subject_id IN {ids:Array(String)} "
         "GROUP BY subject_id, category",
         {"ids": subjects},
@@ -338,25 +339,6 @@ def retention_overdue(
     return overdue
 
 
-def existing_alert_ids(store: Store, ids: Sequence[str]) -> set[str]:
-    """Which of these alert ids the store already holds (so a monitor raises each once)."""
-    if not ids:
-        return set()
-    rows = _rows(
-        store,
-        "SELECT DISTINCT alert_id FROM {db}.alerts WHERE alert_id IN {ids:Array(String)}",
-        {"ids": list(ids)},
-    )
-    return {r["alert_id"] for r in rows}
-
-
-def subjects_with_violations(store: Store, limit: int = 10) -> Sequence[dict[str, Any]]:
-    """The subjects with the most violations (for triage and for the demo's report)."""
-    return _rows(
-        store,
-        "SELECT subject_id, count() AS violations, "
-        "countIf(reason = 'disclosure_without_consent') AS without_consent "
-        "FROM {db}.alerts GROUP BY subject_id "
 def _partitions_clause(
     partitions: Mapping[str, Sequence[int]] | None,
 ) -> tuple[str, dict[str, Any]]:
@@ -387,6 +369,25 @@ def deletions_of(store: Store, subject_ids: Sequence[str]) -> dict[str, list[tup
     return out
 
 
+def existing_alert_ids(store: Store, ids: Sequence[str]) -> set[str]:
+    """Which of these alert ids the store already holds (so a monitor raises each once)."""
+    if not ids:
+        return set()
+    rows = _rows(
+        store,
+        "SELECT DISTINCT alert_id FROM {db}.alerts WHERE alert_id IN {ids:Array(String)}",
+        {"ids": list(ids)},
+    )
+    return {r["alert_id"] for r in rows}
+
+
+def subjects_with_violations(store: Store, limit: int = 10) -> Sequence[dict[str, Any]]:
+    """The subjects with the most violations (for triage and for the demo's report)."""
+    return _rows(
+        store,
+        "SELECT subject_id, count() AS violations, "
+        "countIf(reason = 'disclosure_without_consent') AS without_consent "
+        "FROM {db}.alerts GROUP BY subject_id "
         "ORDER BY without_consent DESC, violations DESC, subject_id LIMIT {n:UInt32}",
         {"n": limit},
     )
