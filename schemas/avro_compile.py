@@ -19,7 +19,10 @@ stays with fastavro, which implements the resolution rules.
 A schema with a construct these compilers do not handle (a union of several
 non-null branches, a recursive record, the ``decimal``, ``uuid``, ``date`` or
 ``time-*`` logical types) raises :class:`UnsupportedSchema`; the codec then
-uses fastavro for that schema. None of the shipped schemas needs that.
+uses fastavro for that schema. None of the shipped schemas needs that. Any
+other failure to compile a schema (a bug here, a construct not foreseen) is
+logged as a warning and falls back to fastavro the same way: a registry
+schema the compilers trip on must cost speed, never a crash.
 
 Errors: the functions raise what the Python operations they run raise.
 Running out of input is ``IndexError`` or ``EOFError``; anything malformed is a
@@ -250,6 +253,7 @@ class _WriterGen(_Gen):
         kind, logical = _type_of(schema)
         emit = self.emit
         if kind == "null":
+            emit(depth, "pass")  # nothing to write; a loop over array<null> needs a body
             return
         if kind == "boolean":
             emit(depth, f"out.append(1 if {var} else 0)")
@@ -528,7 +532,14 @@ def writer_for(schema: dict[str, Any]) -> Writer:
         return compile_writer(schema)
     except UnsupportedSchema as exc:
         log.info("Avro writer for %s not compiled (%s): using fastavro", schema.get("name"), exc)
-        return _fastavro_writer(schema)
+    except Exception as exc:  # not foreseen: a slower writer, not a crash
+        log.warning(
+            "Avro writer for %s failed to compile (%s: %s): using fastavro",
+            schema.get("name"),
+            type(exc).__name__,
+            exc,
+        )
+    return _fastavro_writer(schema)
 
 
 def reader_for(writer: dict[str, Any], reader: dict[str, Any] | None = None) -> Reader:
@@ -545,4 +556,11 @@ def reader_for(writer: dict[str, Any], reader: dict[str, Any] | None = None) -> 
         return compile_reader(writer)
     except UnsupportedSchema as exc:
         log.info("Avro reader for %s not compiled (%s): using fastavro", writer.get("name"), exc)
-        return _fastavro_reader(writer, None)
+    except Exception as exc:  # not foreseen: a slower reader, not a crash
+        log.warning(
+            "Avro reader for %s failed to compile (%s: %s): using fastavro",
+            writer.get("name"),
+            type(exc).__name__,
+            exc,
+        )
+    return _fastavro_reader(writer, None)

@@ -222,3 +222,50 @@ def test_unsupported_schemas_fall_back_to_fastavro() -> None:
     decoded, end = reader_for(recursive)(bytes(out), 1)
     assert end == len(out)
     assert decoded["next"]["value"] == "x"
+
+
+NULLS = parse_schema(
+    {
+        "type": "record",
+        "name": "Nulls",
+        "fields": [
+            {"name": "a", "type": {"type": "array", "items": "null"}},
+            {"name": "m", "type": {"type": "map", "values": "null"}},
+            {"name": "n", "type": "null"},
+            {"name": "u", "type": ["null"]},
+        ],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"a": [], "m": {}, "n": None, "u": None},
+        {"a": [None, None, None], "m": {"k": None, "": None}, "n": None, "u": None},
+    ],
+)
+def test_array_and_map_of_null_compile_and_match_fastavro(record: dict[str, Any]) -> None:
+    out = bytearray()
+    compile_writer(NULLS)(SimpleNamespace(**record), out)
+    assert bytes(out) == _fastavro_bytes(NULLS, record)
+    assert compile_reader(NULLS)(bytes(out), 0) == (record, len(out))
+
+
+def test_any_failure_to_compile_falls_back_to_fastavro(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A construct not foreseen (here: the code generator itself failing) costs speed only."""
+    from jejak.schemas import avro_compile
+
+    def broken(schema: dict[str, Any]) -> Any:
+        raise SyntaxError("expected an indented block")
+
+    monkeypatch.setattr(avro_compile, "compile_writer", broken)
+    monkeypatch.setattr(avro_compile, "compile_reader", broken)
+    record = {"a": [None], "m": {"k": None}, "n": None, "u": None}
+    out = bytearray()
+    writer_for(NULLS)(record, out)
+    assert bytes(out) == _fastavro_bytes(NULLS, record)
+    assert reader_for(NULLS)(bytes(out), 0) == (record, len(out))
+    assert "failed to compile (SyntaxError" in caplog.text
