@@ -84,89 +84,206 @@ class SubjectReport:
         )
 
 
+_SUBJECT_COLUMNS = (
+    "event_id",
+    "kind",
+    "occurred_at",
+    "data_categories",
+    "source",
+    "source_partner",
+    "purpose",
+    "recipient_id",
+    "recipient_kind",
+    "basis",
+    "decision",
+    "reasons",
+    "policy_version",
+    "scope",
+    "action",
+    "partition",
+    "seq",
+)
+
+
+class _Line:
+    """One line of a subject report being summed up: its events, categories, bases, times."""
+
+    __slots__ = (
+        "bases",
+        "categories",
+        "event_ids",
+        "first_at",
+        "last_at",
+        "times",
+        "violating",
+        "violation_rows",
+    )
+
+    def __init__(self) -> None:
+        self.categories: set[str] = set()
+        self.event_ids: set[str] = set()
+        self.violating: set[str] = set()
+        self.bases: set[str] = set()
+        self.times = 0  # rows (an event once per category)
+        self.violation_rows = 0
+        self.first_at: datetime | None = None
+        self.last_at: datetime | None = None
+
+    def add(self, event_id: str, at: datetime, basis: str, violation: bool) -> None:
+        self.times += 1
+        self.event_ids.add(event_id)
+        self.bases.add(basis)
+        if violation:
+            self.violating.add(event_id)
+            self.violation_rows += 1
+        if self.first_at is None or at < self.first_at:
+            self.first_at = at
+        if self.last_at is None or at > self.last_at:
+            self.last_at = at
+
+
 def subject_report(store: Store, subject_id: str) -> SubjectReport:
-    """What was collected about a person, what it was used for, who received it, on which basis."""
-    p = {"s": subject_id}
-    collected = _rows(
-        store,
-        """SELECT category, source, source_partner, count() AS times,
-                  min(occurred_at) AS first_at, max(occurred_at) AS last_at,
-                  arraySort(groupUniqArray(basis)) AS bases,
-                  countIf(decision = 'violation') AS violations,
-                  arraySort(groupUniqArray(event_id)) AS event_ids
-           FROM {db}.lineage
-           WHERE subject_id = {s:String} AND kind = 'collection'
-           GROUP BY category, source, source_partner ORDER BY category, source""",
-        p,
+    """What was collected about a person, what it was used for, who received it, on which basis.
+
+    One read of the subject's rows of the event log (its sorting key starts
+    with the subject id, so these are a few granules), summed up here: a
+    subject has hundreds of events, not millions, and grouping them in Python
+    costs less than the six further reads of the same granules that a query
+    per section would make (measured: ``bench/bench_queries.py``). Each section
+    is what the derived views would give: lineage lines are one per event and
+    category (the ``lineage`` view's ``ARRAY JOIN``), consents are the ledger
+    rows (kinds ``consent`` and ``policy_accepted``, the ``consents`` view).
+    """
+    cols = store.query_columns(
+        f"SELECT {', '.join(_SUBJECT_COLUMNS)} FROM {{db}}.events WHERE subject_id = {{s:String}}",
+        {"s": subject_id},
+        width=len(_SUBJECT_COLUMNS),
     )
-    used = _rows(
-        store,
-        """SELECT purpose, arraySort(groupUniqArray(category)) AS categories,
-                  uniqExact(event_id) AS times, max(occurred_at) AS last_at,
-                  arraySort(groupUniqArray(basis)) AS bases,
-                  uniqExactIf(event_id, decision = 'violation') AS violations,
-                  arraySort(groupUniqArray(event_id)) AS event_ids
-           FROM {db}.lineage
-           WHERE subject_id = {s:String} AND kind = 'use'
-           GROUP BY purpose ORDER BY purpose""",
-        p,
-    )
-    disclosed = _rows(
-        store,
-        """SELECT recipient_id, recipient_kind, purpose,
-                  arraySort(groupUniqArray(category)) AS categories,
-                  uniqExact(event_id) AS times, max(occurred_at) AS last_at,
-                  arraySort(groupUniqArray(basis)) AS bases,
-                  uniqExactIf(event_id, decision = 'violation') AS violations,
-                  arraySort(groupUniqArray(event_id)) AS event_ids
-           FROM {db}.lineage
-           WHERE subject_id = {s:String} AND kind = 'disclosure'
-           GROUP BY recipient_id, recipient_kind, purpose ORDER BY recipient_id, purpose""",
-        p,
-    )
-    deleted = _rows(
-        store,
-        """SELECT category, max(occurred_at) AS deleted_at,
-                  arraySort(groupUniqArray(event_id)) AS event_ids
-           FROM {db}.lineage
-           WHERE subject_id = {s:String} AND kind = 'deletion'
-           GROUP BY category ORDER BY category""",
-        p,
-    )
-    consents = _rows(
-        store,
-        """SELECT scope, argMax(action, (occurred_at, partition, seq)) AS action,
-                  max(occurred_at) AS since, arraySort(groupArray(event_id)) AS event_ids
-           FROM {db}.consents WHERE subject_id = {s:String} AND scope != ''
-           GROUP BY scope ORDER BY scope""",
-        p,
-    )
-    violations = _rows(
-        store,
-        """SELECT v.event_id AS event_id, v.kind AS kind, v.occurred_at AS occurred_at,
-                  v.reasons AS reasons, v.policy_version AS policy_version
-           FROM {db}.events AS v
-           WHERE v.subject_id = {s:String} AND v.decision = 'violation'
-           ORDER BY v.occurred_at""",
-        p,
-    )
-    meta = _rows(
-        store,
-        """SELECT count() AS events, minIf(occurred_at, kind = 'account_closed') AS closed,
-                  countIf(kind = 'account_closed') AS closures
-           FROM {db}.events WHERE subject_id = {s:String}""",
-        p,
-    )[0]
+    collected: dict[tuple[str, str, str], _Line] = {}
+    used: dict[str, _Line] = {}
+    disclosed: dict[tuple[str, str, str], _Line] = {}
+    deleted: dict[str, _Line] = {}
+    consents: dict[str, list[tuple[tuple[datetime, int, int], str, str]]] = {}
+    violations: list[dict[str, Any]] = []
+    closed: datetime | None = None
+    events = 0
+    for (
+        event_id,
+        kind,
+        occurred_at,
+        categories,
+        source,
+        partner,
+        purpose,
+        recipient_id,
+        recipient_kind,
+        basis,
+        decision,
+        reasons,
+        policy_version,
+        scope,
+        action,
+        partition,
+        seq,
+    ) in zip(*cols, strict=True):
+        events += 1
+        at = _utc(occurred_at)
+        violation = decision == "violation"
+        if violation:
+            violations.append(
+                {
+                    "event_id": event_id,
+                    "kind": kind,
+                    "occurred_at": at,
+                    "reasons": list(reasons),
+                    "policy_version": policy_version,
+                }
+            )
+        if kind == "collection":
+            for category in categories:
+                line = collected.get((category, source, partner))
+                if line is None:
+                    line = collected[(category, source, partner)] = _Line()
+                line.add(event_id, at, basis, violation)
+        elif kind == "use":
+            line = used.get(purpose) or used.setdefault(purpose, _Line())
+            for category in categories:
+                line.categories.add(category)
+                line.add(event_id, at, basis, violation)
+        elif kind == "disclosure":
+            key = (recipient_id, recipient_kind, purpose)
+            line = disclosed.get(key) or disclosed.setdefault(key, _Line())
+            for category in categories:
+                line.categories.add(category)
+                line.add(event_id, at, basis, violation)
+        elif kind == "deletion":
+            for category in categories:
+                line = deleted.get(category) or deleted.setdefault(category, _Line())
+                line.add(event_id, at, basis, violation)
+        elif kind == "account_closed":
+            closed = at if closed is None or at < closed else closed
+        if kind in ("consent", "policy_accepted") and scope:
+            consents.setdefault(scope, []).append(
+                ((at, int(partition), int(seq)), action, event_id)
+            )
+
+    def shared(line: _Line) -> dict[str, Any]:
+        return {
+            "categories": sorted(line.categories),
+            "times": len(line.event_ids),
+            "last_at": line.last_at,
+            "bases": sorted(line.bases),
+            "violations": len(line.violating),
+            "event_ids": sorted(line.event_ids),
+        }
+
+    def ledger(
+        scope: str, rows: list[tuple[tuple[datetime, int, int], str, str]]
+    ) -> dict[str, Any]:
+        latest = max(rows, key=lambda r: r[0])
+        return {
+            "scope": scope,
+            "action": latest[1],
+            "since": latest[0][0],
+            "event_ids": sorted(r[2] for r in rows),
+        }
+
+    violations.sort(key=lambda v: (v["occurred_at"], v["event_id"]))
     return SubjectReport(
         subject_id=subject_id,
-        collected=collected,
-        used=used,
-        disclosed=disclosed,
-        deleted=deleted,
-        consents=consents,
+        collected=[
+            {
+                "category": category,
+                "source": source,
+                "source_partner": partner,
+                "times": line.times,
+                "first_at": line.first_at,
+                "last_at": line.last_at,
+                "bases": sorted(line.bases),
+                "violations": line.violation_rows,
+                "event_ids": sorted(line.event_ids),
+            }
+            for (category, source, partner), line in sorted(collected.items())
+        ],
+        used=[{"purpose": purpose, **shared(line)} for purpose, line in sorted(used.items())],
+        disclosed=[
+            {"recipient_id": rid, "recipient_kind": rkind, "purpose": purpose, **shared(line)}
+            for (rid, rkind, purpose), line in sorted(
+                disclosed.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1])
+            )
+        ],
+        deleted=[
+            {
+                "category": category,
+                "deleted_at": line.last_at,
+                "event_ids": sorted(line.event_ids),
+            }
+            for category, line in sorted(deleted.items())
+        ],
+        consents=[ledger(scope, rows) for scope, rows in sorted(consents.items())],
         violations=violations,
-        account_closed_at=meta["closed"] if meta["closures"] else None,
-        events=int(meta["events"]),
+        account_closed_at=closed,
+        events=events,
     )
 
 

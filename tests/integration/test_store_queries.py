@@ -149,3 +149,86 @@ def test_the_retention_monitor_raises_each_overdue_category_once(store: Store) -
     record(store, alerts)
     assert retention_alerts(store, policies, now=T0 + timedelta(days=31)) == []
     assert q.violations(store, reason="retention_overdue")[0]["subject_id"] == S1
+
+
+# The report as seven queries over the derived views: the definition the one-read
+# subject report (and the API's answer) must keep giving, line for line.
+_REFERENCE = {
+    "collected": """SELECT category, source, source_partner, count() AS times,
+                  min(occurred_at) AS first_at, max(occurred_at) AS last_at,
+                  arraySort(groupUniqArray(basis)) AS bases,
+                  countIf(decision = 'violation') AS violations,
+                  arraySort(groupUniqArray(event_id)) AS event_ids
+           FROM {db}.lineage WHERE subject_id = {s:String} AND kind = 'collection'
+           GROUP BY category, source, source_partner
+           ORDER BY category, source, source_partner""",
+    "used": """SELECT purpose, arraySort(groupUniqArray(category)) AS categories,
+                  uniqExact(event_id) AS times, max(occurred_at) AS last_at,
+                  arraySort(groupUniqArray(basis)) AS bases,
+                  uniqExactIf(event_id, decision = 'violation') AS violations,
+                  arraySort(groupUniqArray(event_id)) AS event_ids
+           FROM {db}.lineage WHERE subject_id = {s:String} AND kind = 'use'
+           GROUP BY purpose ORDER BY purpose""",
+    "disclosed": """SELECT recipient_id, recipient_kind, purpose,
+                  arraySort(groupUniqArray(category)) AS categories,
+                  uniqExact(event_id) AS times, max(occurred_at) AS last_at,
+                  arraySort(groupUniqArray(basis)) AS bases,
+                  uniqExactIf(event_id, decision = 'violation') AS violations,
+                  arraySort(groupUniqArray(event_id)) AS event_ids
+           FROM {db}.lineage WHERE subject_id = {s:String} AND kind = 'disclosure'
+           GROUP BY recipient_id, recipient_kind, purpose
+           ORDER BY recipient_id, purpose, recipient_kind""",
+    "deleted": """SELECT category, max(occurred_at) AS deleted_at,
+                  arraySort(groupUniqArray(event_id)) AS event_ids
+           FROM {db}.lineage WHERE subject_id = {s:String} AND kind = 'deletion'
+           GROUP BY category ORDER BY category""",
+    "consents": """SELECT scope, argMax(action, (occurred_at, partition, seq)) AS action,
+                  max(occurred_at) AS since, arraySort(groupArray(event_id)) AS event_ids
+           FROM {db}.consents WHERE subject_id = {s:String} AND scope != ''
+           GROUP BY scope ORDER BY scope""",
+    "violations": """SELECT event_id, kind, occurred_at, reasons, policy_version
+           FROM {db}.events WHERE subject_id = {s:String} AND decision = 'violation'
+           ORDER BY occurred_at, event_id""",
+}
+
+
+def test_the_one_read_subject_report_equals_the_report_over_the_views(store: Store) -> None:
+    from jejak.lineage.policy import Evaluator, load_policies
+    from jejak.producers.simulate import simulate
+
+    evaluator = Evaluator(load_policies())
+    heads = {p: LogHead(f"events/privacy.events/{p}") for p in range(3)}
+    batch = Batch()
+    for event in simulate(users=40, days=2, seed=5, violation_rate=0.1).events:
+        p = sum(event.subject_id.encode()) % 3
+        origin = Origin("privacy.events", p, heads[p].last_offset + 1)
+        verdict = evaluator.evaluate(event)
+        severity = "high" if verdict.decision == "violation" else ""
+        batch.add(heads[p], event, verdict, origin, severity, "s" if severity else "")
+    write_batch(store, batch)
+
+    subjects = [r["subject_id"] for r in store.query("SELECT DISTINCT subject_id FROM {db}.events")]
+    assert len(subjects) > 30
+    sections = 0
+    for subject in subjects:
+        report = q.subject_report(store, subject).to_dict()
+        for section, sql in _REFERENCE.items():
+            expected = q.plain(
+                [{k: q._utc(v) for k, v in r.items()} for r in store.query(sql, {"s": subject})]
+            )
+            for line in expected:
+                if "reasons" in line:
+                    line["reasons"] = list(line["reasons"])
+            assert report[section] == expected, (subject, section)
+            sections += bool(expected)
+        meta = store.query(
+            "SELECT count() AS n, minIf(occurred_at, kind = 'account_closed') AS closed, "
+            "countIf(kind = 'account_closed') AS closures FROM {db}.events "
+            "WHERE subject_id = {s:String}",
+            {"s": subject},
+        )[0]
+        assert report["events"] == meta["n"]
+        closed = q.plain(q._utc(meta["closed"])) if meta["closures"] else None
+        assert report["account_closed_at"] == closed
+    assert sections > 100  # most sections of most subjects had lines to compare
+    assert q.subject_report(store, "ps1_" + "0" * 32).to_dict()["events"] == 0

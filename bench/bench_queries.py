@@ -1,0 +1,208 @@
+"""Query latencies at scale: ``python -m bench.bench_queries [--events 1000000 10000000]``.
+
+A store of N events is built once and kept (``.jejak/bench/chdb-q<N>``, one folder
+per size, re-used by later runs and by ``bench.bench_startup``): one simulated
+marketplace day is written through the real write path (chain, commitments,
+materialized views), then copied inside ClickHouse until N rows: each copy
+shifts the events by whole days and gives every subject a new pseudonym and
+every event a new id, so days and partitions grow as they would; a subject
+keeps its pseudonym for 30 copies (a month of activity, a few hundred events),
+then the next cohort takes over.
+The copies go through the same ``INSERT``-triggered views (consent ledger,
+alerts, daily aggregate), so every derived table holds what the consumer would
+have written. Their chain columns are copies, so ``jejak verify`` is not run
+on these stores; they exist to time reads.
+
+Timed, wall clock, in this process (chDB embedded), after one warm-up call:
+
+- ``subject_report`` for ``--subjects`` random subjects: p50 / p95 / max;
+- ``disclosures`` (no filter, one recipient kind), ``totals`` (stats),
+  ``alert_summary`` and the workspace's ``alert_counts``,
+  ``recipients_over_time``, ``clauses_over_time``: median / min / max of
+  ``--repeat`` calls each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from jejak.lineage.store import Store, connect, migrate
+from jejak.lineage.store import queries as q
+from jejak.lineage.store import workspace as ws
+from jejak.lineage.store.tables import EVENTS
+
+ROOT = Path(os.environ.get("JEJAK_BENCH_DIR", ".jejak/bench"))
+SEED_USERS = 2000
+
+# how each copied column differs from its seed row (copy number c; a cohort of
+# subjects stays for 30 copies)
+_COPY = {
+    "subject_id": "if(subject_id = '', '', concat('ps1_', lower(hex(substring("
+    "SHA256(concat(subject_id, toString(intDiv(c, 30)))), 1, 16)))))",
+    "event_id": "concat(event_id, '.', toString(c))",
+    "occurred_at": "occurred_at + toIntervalDay(c)",
+    "offset": "offset + c * 100000000",
+    "seq": "seq + c * 100000000",
+    "trace_id": "if(trace_id = '', '', concat(trace_id, '.', toString(c)))",
+}
+
+
+def database_for(events: int) -> str:
+    return f"q{events // 1000}k" if events % 1_000_000 else f"q{events // 1_000_000}m"
+
+
+def seed(store: Store) -> int:
+    """One simulated day through the real write path; returns its event count."""
+    from bench.bench_store import chained_batches, judged_events
+    from jejak.lineage.store.writer import write_batch
+
+    events = judged_events(SEED_USERS)
+    for batch in chained_batches(events, 5000):
+        write_batch(store, batch)
+    return len(events)
+
+
+def build(store: Store, events: int, log: Callable[[str], None] = print) -> None:
+    """Grow ``store`` to ``events`` rows (idempotent: a store of that size is kept)."""
+    migrate(store)
+    have = count(store)
+    if have >= events:
+        return
+    t0 = time.perf_counter()
+    if have == 0:
+        seed(store)
+        have = count(store)
+        log(f"  seed: {have:,} events written through the write path")
+    store.command(
+        "CREATE TABLE IF NOT EXISTS {db}.bench_seed ENGINE = MergeTree ORDER BY tuple() "
+        "AS SELECT * FROM {db}.events WHERE NOT position(event_id, '.')"
+    )
+    size = int(store.query("SELECT count() AS n FROM {db}.bench_seed")[0]["n"])
+    names = [c.name for c in EVENTS.written]
+    select = ", ".join(f"{_COPY[n]} AS `{n}`" if n in _COPY else f"`{n}`" for n in names)
+    cols = ", ".join(f"`{n}`" for n in names)
+    c = int(store.query("SELECT count() AS n FROM {db}.events")[0]["n"]) // size
+    while have < events:
+        take = min(size, events - have)
+        store.command(  # declared column names and integers only
+            f"INSERT INTO {{db}}.events ({cols}) SELECT {select} FROM "  # noqa: S608
+            f"(SELECT *, {c} AS c FROM {{db}}.bench_seed LIMIT {take})",
+            settings={"max_insert_threads": 2},
+        )
+        have += take
+        c += 1
+        if c % 5 == 0:
+            log(f"  {have:,} events ({time.perf_counter() - t0:.0f} s)")
+    store.command("OPTIMIZE TABLE {db}.daily FINAL")
+    log(f"  built {have:,} events in {time.perf_counter() - t0:.0f} s")
+
+
+def count(store: Store) -> int:
+    return int(store.query("SELECT count() AS n FROM {db}.events")[0]["n"])
+
+
+def open_store(events: int) -> Store:
+    ROOT.mkdir(parents=True, exist_ok=True)
+    db = database_for(events)
+    return connect(f"chdb://{ROOT.resolve()}/chdb-{db}", db)
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000
+
+
+def measure(store: Store, *, subjects: int, repeat: int, seed_: int = 7) -> dict[str, list[float]]:
+    """Milliseconds per call of each question (lists of samples)."""
+    ids = [
+        r["subject_id"]
+        for r in store.query(
+            "SELECT subject_id FROM {db}.events WHERE subject_id != '' "
+            "GROUP BY subject_id ORDER BY cityHash64(subject_id, {s:UInt32}) LIMIT {n:UInt32}",
+            {"s": seed_, "n": subjects},
+        )
+    ]
+    questions: dict[str, Callable[[], Any]] = {
+        "disclosures": lambda: q.disclosures(store),
+        "disclosures (one recipient kind)": lambda: q.disclosures(
+            store, recipient_kind="payment_processor"
+        ),
+        "totals (stats)": lambda: q.totals(store),
+        "alert_summary": lambda: q.alert_summary(store),
+        "alert_counts (workspace)": lambda: ws.alert_counts(store),
+        "recipients_over_time": lambda: ws.recipients_over_time(store),
+        "clauses_over_time": lambda: ws.clauses_over_time(store),
+    }
+    out: dict[str, list[float]] = {name: [] for name in questions}
+    out["subject_report"] = []
+    q.subject_report(store, ids[0])
+    for fn in questions.values():
+        fn()
+    rng = random.Random(seed_)
+    for _ in range(repeat):  # interleaved: each question once per round
+        names = list(questions)
+        rng.shuffle(names)
+        for name in names:
+            out[name].append(_timed(questions[name]))
+    for sid in ids:
+        out["subject_report"].append(_timed(lambda s=sid: q.subject_report(store, s)))
+    return out
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def summary(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    result = {}
+    for name, values in samples.items():
+        result[name] = {
+            "median": statistics.median(values),
+            "min": min(values),
+            "max": max(values),
+            "p95": pct(values, 95),
+            "n": len(values),
+        }
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--events", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--subjects", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    results: dict[str, Any] = {}
+    for n in args.events:
+        store = open_store(n)
+        print(f"store of {n:,} events ({store.database}):", flush=True)
+        build(store, n)
+        figures = summary(measure(store, subjects=args.subjects, repeat=args.repeat))
+        results[str(n)] = figures
+        for name, f in figures.items():
+            extra = f" p95 {f['p95']:.1f}" if name == "subject_report" else ""
+            print(
+                f"  {name:<34} median {f['median']:7.1f} ms (min {f['min']:.1f}, "
+                f"max {f['max']:.1f}){extra}  n={f['n']}",
+                flush=True,
+            )
+        store.close()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
