@@ -37,8 +37,8 @@ record in the journal) are listed, not reported as findings.
 from __future__ import annotations
 
 import json
+import operator
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,12 +112,34 @@ def _select(table: Table) -> str:
     offset = "offset" if table is EVENTS else "toInt64(seq) AS offset"
     return (
         f"SELECT {log_key}, seq, {offset}, {ident} AS id, {leaf} AS leaf, "
-        f"SHA256(concat(prev_hash, {leaf})) = row_hash AS row_ok, "
+        "SHA256(concat(prev_hash, leaf)) = row_hash AS row_ok, "
         f"prev_hash, row_hash, erasure_ref, "
         f"(erasure_ref != '' OR subject_commitment = {commitment_sql(table)}) AS commit_ok, "
         f"(erasure_ref = '' OR (empty(subject_salt) AND startsWith(subject_id, 'erased:'))) "
         f"AS redaction_ok "
-        f"FROM {{db}}.{table.name} ORDER BY topic, partition, seq, row_hash, erasure_ref"
+        f"FROM {{db}}.{table.name}"
+    )
+
+
+_FIELDS = (
+    "seq",
+    "offset",
+    "id",
+    "leaf",
+    "row_ok",
+    "prev_hash",
+    "row_hash",
+    "erasure_ref",
+    "commit_ok",
+    "redaction_ok",
+)
+
+
+def _grouped(table: Table) -> str:
+    arrays = ", ".join(f"groupArray({f})" for f in _FIELDS)
+    return (
+        f"SELECT topic, partition, {arrays} FROM ({_select(table)}) "
+        "GROUP BY topic, partition ORDER BY topic, partition"
     )
 
 
@@ -125,11 +147,6 @@ def _canonical(table: Table) -> str:
     from jejak.lineage.store.canonical import canonical_sql
 
     return canonical_sql(table)
-
-
-def _rows(store: Store, table: Table) -> Iterator[tuple[Any, ...]]:
-    for block in store.stream_columns(_select(table)):
-        yield from zip(*block, strict=True)
 
 
 @dataclass
@@ -221,20 +238,73 @@ class _Verifier:
 
     # -- the rows ----------------------------------------------------------------------------
     def check_table(self, table: Table) -> None:
-        current: tuple[str, int] | None = None
-        state: _LogWalk | None = None
-        for row in _rows(self.store, table):
-            topic, partition = row[0], int(row[1])
-            if current != (topic, partition):
-                if state is not None:
-                    self._finish(state)
-                current = (topic, partition)
-                name = events_log(topic, partition) if table is EVENTS else JOURNAL_LOG
+        """Every log of ``table``: ClickHouse hashes and groups the rows by log, Python links them.
+
+        No ``ORDER BY``: sorting the wide rows inside ClickHouse cost more
+        than all the hashing. The rows come back as one set of arrays per log
+        and are put in ``seq`` order here. Memory: about 250 bytes per row of
+        the largest log.
+        """
+        for block in self.store.stream_columns(_grouped(table)):
+            for topic, partition, *arrays in zip(*block, strict=True):
+                name = events_log(topic, int(partition)) if table is EVENTS else JOURNAL_LOG
                 state = _LogWalk(name, self.signed.get(name, _Signed()))
-            assert state is not None
-            self._row(state, row)
-        if state is not None:
-            self._finish(state)
+                n = len(arrays[0])
+                columns: list[list[Any]] = [[topic] * n, [partition] * n]
+                columns += [list(a) for a in arrays]
+                seqs = columns[2]
+                if any(map(operator.gt, seqs, seqs[1:])):
+                    order = sorted(range(n), key=seqs.__getitem__)
+                    columns = [[c[i] for i in order] for c in columns]
+                if not self._clean_run(state, columns, check_offsets=table is EVENTS):
+                    for row in zip(*columns, strict=True):
+                        self._row(state, row)
+                self._finish(state)
+
+    def _clean_run(self, s: _LogWalk, columns: list[Any], *, check_offsets: bool) -> bool:
+        """A run of rows of one log that is exactly as written: checked a column at a time.
+
+        Every row hashes to its row_hash, commits to its subject, is not
+        redacted, follows the one before it in ``seq`` and offset, and links to
+        it. Anything else (False) is looked at row by row by :meth:`_row`,
+        which names what it finds.
+        """
+        _, _, seqs, offsets, ids, leaves, row_ok, prevs, hashes, erasures, commit_ok, _ = columns
+        n = len(seqs)
+        if not (all(row_ok) and all(commit_ok)) or any(erasures) or s.tree_broken:
+            return False
+        if list(seqs) != list(range(s.next_seq, s.next_seq + n)):
+            return False
+        if prevs[0] != s.prev_hash or list(prevs[1:]) != list(hashes[:-1]):
+            return False
+        if check_offsets and (
+            offsets[0] <= s.last_offset or not all(map(operator.lt, offsets, offsets[1:]))
+        ):
+            return False
+        base = s.tree.size
+        done = 0
+        for size in sorted(x for x in s.signed.valid if base < x <= base + n):
+            s.tree.extend(leaves[done : size - base])
+            done = size - base
+            self._check_root(s, s.signed.valid[size])
+        s.tree.extend(leaves[done:])
+        self.report.rows += n
+        s.summary.rows += n
+        s.next_seq += n
+        s.prev_hash = hashes[-1]
+        s.last_offset = offsets[-1]
+        s.last = (seqs[-1], leaves[-1], hashes[-1], erasures[-1], ids[-1])
+        return True
+
+    def _check_root(self, s: _LogWalk, cp: Checkpoint) -> None:
+        s.summary.checkpoints += 1
+        if cp.root_hash != s.tree.root():
+            self.find(
+                "checkpoint_mismatch",
+                s.summary.log,
+                f"the first {cp.size} rows do not give the root signed by the checkpoint",
+            )
+        s.summary.signed_size = cp.size
 
     def _row(self, s: _LogWalk, row: tuple[Any, ...]) -> None:
         _, _, seq, offset, ident, leaf, row_ok, prev_hash, row_hash, erasure, commit_ok, red_ok = (
@@ -320,14 +390,7 @@ class _Verifier:
             s.tree.append(leaf)
             cp = s.signed.valid.get(s.tree.size)
             if cp is not None:
-                s.summary.checkpoints += 1
-                if cp.root_hash != s.tree.root():
-                    self.find(
-                        "checkpoint_mismatch",
-                        s.summary.log,
-                        f"the first {cp.size} rows do not give the root signed by the checkpoint",
-                    )
-                s.summary.signed_size = cp.size
+                self._check_root(s, cp)
 
     def _finish(self, s: _LogWalk) -> None:
         self.report.logs[s.summary.log] = s.summary

@@ -269,3 +269,18 @@ def test_append_restore_append_equals_the_root(
     if cut:
         proof = merkle.consistency_proof(cut, hashes)
         assert merkle.verify_consistency(cut, len(hashes), first.root(), head, proof)
+
+
+@pytest.mark.parametrize(("first", "then"), [(0, 1), (0, 70), (1, 1), (5, 27), (64, 65), (63, 1)])
+def test_extend_is_append_in_one_loop(first: int, then: int) -> None:
+    leaves = [merkle.leaf_hash(b"%d" % i) for i in range(first + then)]
+    one_by_one, bulk = merkle.CompactRange(), merkle.CompactRange()
+    for h in leaves:
+        one_by_one.append(h)
+    bulk.extend(leaves[:first])
+    bulk.extend(leaves[first:])
+    assert bulk == one_by_one and bulk.size == first + then
+    assert bulk.root() == merkle.root(leaves)
+    with pytest.raises(ValueError):
+        bulk.extend([b"short"])
+    assert bulk.size == first + then  # a refused leaf changes nothing
