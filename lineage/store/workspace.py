@@ -183,6 +183,7 @@ def alerts(
     until: datetime | None = None,
     status: str | None = None,
     alert_id: str | None = None,
+    recipient_id: str | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Alerts with their triage status (derived from the latest triage record), most severe first."""
@@ -191,6 +192,7 @@ def alerts(
         ("a.severity", severity, "String"),
         ("a.subject_id", subject_id, "String"),
         ("a.alert_id", alert_id, "String"),
+        ("a.recipient_id", recipient_id, "String"),
     ):
         if value:
             name = column.removeprefix("a.")

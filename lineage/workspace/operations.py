@@ -35,6 +35,7 @@ from jejak.lineage.trust.note import Verifier
 from jejak.lineage.workspace import auth
 from jejak.lineage.workspace import requests as rq
 from jejak.lineage.workspace.auth import ROLES, BadRequest, Caller, Forbidden, NotFound, Role
+from jejak.lineage.workspace.console import broken_clauses, policy_text
 from jejak.schemas.models import RequestKind, format_timestamp, personal_identifier
 
 Severity = Literal["critical", "high", "medium", "low"]
@@ -98,6 +99,9 @@ class ViolationsParams(Window):
         None, description="one pseudonymous subject (a subject-level read: officers, with reason)"
     )
     reason: Label = Field(None, description="why you read this subject, e.g. a request reference")
+    recipient: Annotated[str | None, Field(max_length=512)] = Field(
+        None, description="alerts about disclosures to this recipient id"
+    )
     limit: Limit = 100
 
 
@@ -127,6 +131,12 @@ class AccessLogParams(Window):
 
 class AlertParams(Params):
     alert_id: Id
+
+
+class PolicyParams(Params):
+    version: Annotated[str | None, Field(max_length=64)] = Field(
+        None, description="a policy version; the latest if none"
+    )
 
 
 class TriageParams(Params):
@@ -208,6 +218,7 @@ OPERATIONS: tuple[Operation, ...] = (
         subject=lambda p: p.subject_id,
     ),
     Operation("alert", "GET", "/api/alerts/{alert_id}", AlertParams, READERS, "One alert and its triage history."),
+    Operation("policy", "GET", "/api/policy", PolicyParams, ALL, "Clause texts (Indonesian, English gloss), reasons."),
     Operation(
         "triage", "POST", "/api/alerts/{alert_id}/status", TriageParams, OFFICER,
         "Change an alert's status (chained, names its author).",
@@ -364,6 +375,7 @@ class Workspace:
             since=p.since,
             until=p.until,
             status=p.status,
+            recipient_id=p.recipient,
             limit=p.limit,
         )
 
@@ -374,7 +386,11 @@ class Workspace:
         rows = ws.alerts(self.store, alert_id=p.alert_id, limit=1)
         if not rows:
             raise NotFound("no such alert")
-        return {**rows[0], "history": ws.triage_history(self.store, p.alert_id)}
+        history = ws.triage_history(self.store, p.alert_id)
+        return {**rows[0], "history": history, "clauses": broken_clauses(self.policies, rows[0])}
+
+    def policy(self, _c: Caller, p: PolicyParams) -> Any:
+        return policy_text(self.policies, p.version)
 
     def triage(self, caller: Caller, p: TriageParams) -> Any:
         rows = ws.alerts(self.store, alert_id=p.alert_id, limit=1)
