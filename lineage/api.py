@@ -52,6 +52,7 @@ from jejak.errors import JejakError
 from jejak.lineage.workspace.auth import BadRequest, WorkspaceError
 from jejak.lineage.workspace.operations import (
     OPERATIONS,
+    Document,
     Operation,
     Workspace,
     validation_message,
@@ -391,6 +392,15 @@ def _add_route(app: FastAPI, workspace: Workspace, op: Operation) -> None:
             values.update(data)
         authorization = request.headers.get("authorization")
         answer = await run_in_threadpool(_answer, workspace, op, authorization, values)
+        if isinstance(answer, Document):  # a letter: a file of its own, no script allowed
+            return Response(
+                answer.content,
+                media_type=answer.media_type,
+                headers={
+                    "content-disposition": f'inline; filename="{answer.filename}"',
+                    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+                },
+            )
         return JSONResponse(answer)
 
     endpoint.__name__ = op.name

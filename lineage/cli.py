@@ -1,12 +1,27 @@
-"""``jejak query``, ``jejak alerts``, ``jejak requests``, ``jejak token`` and ``jejak serve``.
+"""``jejak query``, ``jejak report``, ``jejak alerts``, ``jejak requests``, ``jejak token``, ``jejak serve``.
 
 Thin adapters over the one workspace service
 (:mod:`jejak.lineage.workspace.operations`): each command names an operation
 and its parameters, and gets the same answer whether the store is opened here
 (as ``local:<user>``, an officer: whoever can open the store holds it all) or
 asked through a running jejak process's API (``--api URL`` with ``--token`` or
-``JEJAK_API__URL`` / ``JEJAK_API__TOKEN``) — the way to reach an embedded chDB
-store while a consumer holds it.
+``JEJAK_API__URL`` / ``JEJAK_API__TOKEN``).
+
+Where the answer comes from, in order:
+
+1. ``--api`` / ``JEJAK_API__URL``: that API;
+2. the store itself — a read (every GET operation) never creates one: with no
+   store where the settings point it says "no jejak store at PATH (database D)"
+   and exits 1, rather than answering "0 events" from a new empty store;
+3. the embedded chDB store held by a running consumer (one process per data
+   folder): the consumer's own API at ``JEJAK_API__HOST``/``PORT``, with the
+   token in ``JEJAK_API__TOKEN``; the command says so on stderr.
+
+A subject id must be a pseudonym (``ps1_…``); a raw id needs ``--raw``, which
+pseudonymises it with ``JEJAK_SDK__PSEUDONYMIZATION_KEY``. Without it the
+command stops with that hint (and never repeats the id) instead of answering
+that nothing is held. Times (``--since``/``--until``) go through the one
+parser the API uses too (:mod:`jejak.lineage.workspace.times`).
 """
 
 from __future__ import annotations
@@ -15,35 +30,48 @@ import json
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from contextlib import ExitStack, contextmanager
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
 
 from jejak.errors import StoreError
 from jejak.lineage.service import LocalService, RemoteWorkspace, Service
+from jejak.lineage.workspace.operations import ALERT_REASONS, BY_NAME, Document
+from jejak.lineage.workspace.times import HELP as TIME_HELP
+from jejak.lineage.workspace.times import TimeError, parse_time
 from jejak.output import Format, format_option, render
 from jejak.settings import Settings
 
 
+class StoreHeld(click.ClickException):
+    """The embedded store is held by another process (a running consumer)."""
+
+
 @contextmanager
-def open_workspace(database: str | None) -> Iterator[Any]:
-    """The workspace on the store itself; a store held by a consumer says what to do."""
+def open_workspace(database: str | None, *, create: bool = True) -> Iterator[Any]:
+    """The workspace on the store itself; without ``create`` only a store that exists.
+
+    A store held by a consumer raises :class:`StoreHeld`, saying what to do.
+    """
     from jejak.lineage.policy import load_policies
-    from jejak.lineage.store import connect, migrate
+    from jejak.lineage.store import connect, migrate, open_existing
     from jejak.lineage.store.checkpoints import open_checkpointer
     from jejak.lineage.workspace.operations import Workspace
 
     settings = Settings.from_env()
     try:
-        store = connect(settings.store, database)
+        store = (
+            connect(settings.store, database) if create else open_existing(settings.store, database)
+        )
     except StoreError as exc:
         if store_is_held(exc):
-            raise click.ClickException(
+            raise StoreHeld(
                 f"the embedded store {settings.store.redacted_dsn} is held by another jejak "
                 "process (a running consumer: chDB allows one process per data folder). "
-                f"Ask that process instead: --api http://{settings.api.host}:{settings.api.port} "
+                f"Ask that process instead: --api {consumer_api_url(settings)} "
                 "--token … (or set JEJAK_API__URL and JEJAK_API__TOKEN)."
             ) from None
         raise
@@ -56,20 +84,46 @@ def open_workspace(database: str | None) -> Iterator[Any]:
         )
 
 
+def consumer_api_url(settings: Settings) -> str:
+    """The API a consumer on this machine serves (JEJAK_API__HOST, JEJAK_API__PORT)."""
+    host = settings.api.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if settings.api.tls_certfile else "http"
+    return f"{scheme}://{host}:{settings.api.port}"
+
+
 @contextmanager
-def open_service(database: str | None, api: str | None, token: str | None) -> Iterator[Service]:
-    """The API if one is named, else the store itself."""
+def open_service(
+    database: str | None, api: str | None, token: str | None, *, create: bool = True
+) -> Iterator[Service]:
+    """The API if one is named, else the store itself, else the API of the consumer holding it."""
     settings = Settings.from_env()
     url = api or settings.api.url
+    secret = token or (settings.api.token.get_secret_value() if settings.api.token else None)
     if url:
         if database:
             click.echo("note: --database is ignored with --api (the API serves its own)", err=True)
-        secret = token or (settings.api.token.get_secret_value() if settings.api.token else None)
         yield RemoteWorkspace(url, secret)
         return
     from jejak.lineage.workspace.operations import local_caller
 
-    with open_workspace(database) as workspace:
+    with ExitStack() as stack:
+        try:
+            workspace = stack.enter_context(open_workspace(database, create=create))
+        except StoreHeld:
+            if not secret:
+                raise
+            url = consumer_api_url(settings)
+            click.echo(
+                f"note: the store is held by a running jejak process; asking its API at {url} "
+                "(with JEJAK_API__TOKEN)",
+                err=True,
+            )
+            yield RemoteWorkspace(url, secret)
+            return
         yield LocalService(workspace, local_caller())
 
 
@@ -78,8 +132,40 @@ def store_is_held(exc: StoreError) -> bool:
     return "chdb" in text and ("EmbeddedServer" in text or "lock" in text.lower())
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+class TimeParam(click.ParamType[datetime, Any]):
+    """A time through :func:`~jejak.lineage.workspace.times.parse_time` (as the API reads it)."""
+
+    name = "TIME"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        try:
+            return parse_time(value)
+        except TimeError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def subject_argument(subject_id: str, raw: bool) -> str:
+    """A pseudonym: made from a raw id with ``--raw``; else checked, with a hint, never echoed."""
+    from jejak.schemas.pseudonym import is_pseudonym, pseudonymize
+
+    if raw:
+        return pseudonymize(subject_id, Settings.from_env().sdk.pseudonymization_key)
+    if not is_pseudonym(subject_id):
+        raise click.UsageError(
+            "the subject id is not a pseudonym (ps1_ followed by 32 characters). If it is a "
+            "raw id (an account id, an e-mail address, a phone number), add --raw to "
+            "pseudonymise it with JEJAK_SDK__PSEUDONYMIZATION_KEY."
+        )
+    return subject_id
+
+
+raw_option = click.option(
+    "--raw",
+    is_flag=True,
+    help="SUBJECT_ID is a raw id: pseudonymise it with JEJAK_SDK__PSEUDONYMIZATION_KEY first.",
+)
 
 
 def service_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -104,10 +190,10 @@ def service_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 since_option = click.option(
-    "--since", type=click.DateTime(), default=None, help="From this time (UTC), e.g. 2026-05-01."
+    "--since", type=TimeParam(), default=None, help=f"From this time: {TIME_HELP}."
 )
 until_option = click.option(
-    "--until", type=click.DateTime(), default=None, help="Before this time (UTC)."
+    "--until", type=TimeParam(), default=None, help="Before this time (same forms as --since)."
 )
 reason_option = click.option(
     "--reason",
@@ -120,8 +206,12 @@ reason_option = click.option(
 def ask(
     database: str | None, api: str | None, token: str | None, operation: str, /, **params: Any
 ) -> Any:
-    """One operation, on the store or through the API; parameters left unset are not sent."""
-    with open_service(database, api, token) as service:
+    """One operation, on the store or through the API; parameters left unset are not sent.
+
+    A read (GET) never creates a store; an action (POST: a token, a triage) may.
+    """
+    create = BY_NAME[operation].method == "POST"
+    with open_service(database, api, token, create=create) as service:
         return service.call(operation, {k: v for k, v in params.items() if v is not None})
 
 
@@ -132,11 +222,7 @@ def query() -> None:
 
 @query.command("subject")
 @click.argument("subject_id")
-@click.option(
-    "--raw",
-    is_flag=True,
-    help="SUBJECT_ID is a raw id: pseudonymise it with JEJAK_SDK__PSEUDONYMIZATION_KEY first.",
-)
+@raw_option
 @reason_option
 @service_options
 @click.option("--json", "as_json", is_flag=True, help="JSON for machines.")
@@ -154,10 +240,7 @@ def subject(
     A subject-level read: it needs --reason and is recorded in the access log
     before the answer is shown.
     """
-    if raw:
-        from jejak.schemas.pseudonym import pseudonymize
-
-        subject_id = pseudonymize(subject_id, Settings.from_env().sdk.pseudonymization_key)
+    subject_id = subject_argument(subject_id, raw)
     report = ask(database, api, token, "subject_report", subject_id=subject_id, reason=reason)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
@@ -233,8 +316,8 @@ def disclosures_cmd(
         "disclosures",
         recipient=recipient,
         recipient_kind=recipient_kind,
-        since=_utc(since),
-        until=_utc(until),
+        since=since,
+        until=until,
     )
     render(rows, fmt, title="Disclosures by recipient")
 
@@ -244,10 +327,23 @@ STATUSES = ["open", "acknowledged", "assigned", "resolved", "false_positive"]
 
 @query.command("violations")
 @click.option(
-    "--code", default=None, help="Only this reason code, e.g. disclosure_without_consent."
+    "--code",
+    default=None,
+    type=click.Choice(ALERT_REASONS, case_sensitive=False),
+    metavar="REASON",
+    help="Only this reason code, e.g. disclosure_without_consent.",
 )
-@click.option("--severity", default=None, type=click.Choice(["critical", "high", "medium", "low"]))
-@click.option("--status", default=None, type=click.Choice(STATUSES), help="Triage status.")
+@click.option(
+    "--severity",
+    default=None,
+    type=click.Choice(["critical", "high", "medium", "low"], case_sensitive=False),
+)
+@click.option(
+    "--status",
+    default=None,
+    type=click.Choice(STATUSES, case_sensitive=False),
+    help="Triage status.",
+)
 @click.option("--subject", default=None, help="Only this (pseudonymous) subject (needs --reason).")
 @reason_option
 @click.option("--limit", default=50, show_default=True)
@@ -270,6 +366,8 @@ def violations_cmd(
     fmt: Format,
 ) -> None:
     """Alerts raised on violations with their triage status, most severe first."""
+    if subject is not None:
+        subject = subject_argument(subject, False)
     rows = ask(
         database,
         api,
@@ -280,14 +378,13 @@ def violations_cmd(
         status=status,
         subject=subject,
         reason=reason,
-        since=_utc(since),
-        until=_utc(until),
+        since=since,
+        until=until,
         limit=limit,
     )
     columns = ["alert_id", "severity", "status", "reason", "occurred_at", "subject_id", "summary"]
-    render(
-        rows, fmt, columns=columns if fmt == "table" else None, title="Violations", empty="(none)"
-    )
+    table = fmt in ("table", "wide")
+    render(rows, fmt, columns=columns if table else None, title="Violations", empty="(none)")
 
 
 @query.command("alerts")
@@ -330,6 +427,8 @@ def access_log_cmd(
     fmt: Format,
 ) -> None:
     """Who read which subject, when, through which endpoint, and why (auditors, officers)."""
+    if subject is not None:
+        subject = subject_argument(subject, False)
     rows = ask(
         database,
         api,
@@ -338,8 +437,8 @@ def access_log_cmd(
         subject=subject,
         token=token_name,
         limit=limit,
-        since=_utc(since),
-        until=_utc(until),
+        since=since,
+        until=until,
     )
     render(rows, fmt, title="Access log", empty="(no subject-level reads)")
 
@@ -372,7 +471,7 @@ def retention_cmd(
     The deadline is the closure plus the retention of the policy version in
     force at the closure (JEJAK_POLICY__PATH), unless --days says otherwise.
     """
-    with open_service(database, api, token) as service:
+    with open_service(database, api, token, create=False) as service:
         render(service.call("retention", {"days": days} if days is not None else {}), fmt, title="Retention overdue", empty="(none)")  # fmt: skip
         if raise_alerts:
             if not isinstance(service, LocalService):
@@ -474,7 +573,8 @@ def requests(
         return
     rows = ask(database, api, token, "requests", open=only_open)
     columns = ["case_id", "request", "status", "subject_id", "opened_at", "deadline", "hours_left", "overdue", "source"]  # fmt: skip
-    render(rows, fmt, columns=columns if fmt == "table" else None, title="Requests", empty="(none)")
+    table = fmt in ("table", "wide")
+    render(rows, fmt, columns=columns if table else None, title="Requests", empty="(none)")
 
 
 @requests.command("record")
@@ -515,9 +615,90 @@ def request_record(
 @click.option("--database", default=None, help="ClickHouse database [JEJAK_STORE__DATABASE].")
 def request_check(database: str | None) -> None:
     """Raise subject_request_overdue for each open case past its deadline (on the store)."""
-    with open_workspace(database) as workspace:
+    with open_workspace(database, create=False) as workspace:
         raised = workspace.check_requests()
     click.echo(f"{len(raised)} new subject_request_overdue alert(s) recorded", err=True)
+
+
+# -- reports people can send -------------------------------------------------------------------
+
+
+@click.group("report")
+def report() -> None:
+    """Reports people can send: the data-subject access report (UU PDP Pasal 32)."""
+
+
+@report.command("subject")
+@click.argument("subject_id")
+@raw_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "json"]),
+    default="html",
+    show_default=True,
+    help="A print-ready letter (html) or its data (json).",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["id", "en"]),
+    default="id",
+    show_default=True,
+    help="Bahasa Indonesia (id) or English (en).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write the report to FILE (default: standard output).",
+)
+@click.option(
+    "--reason",
+    required=True,
+    metavar="REF",
+    help="The access request's reference; recorded in the access log, and it closes that "
+    "request if it is open.",
+)
+@service_options
+def report_subject(
+    subject_id: str,
+    raw: bool,
+    fmt: str,
+    lang: str,
+    out: Path | None,
+    reason: str,
+    database: str | None,
+    api: str | None,
+    token: str | None,
+) -> None:
+    """The access report of one data subject, as a letter they can read.
+
+    What is held (in plain words from the policy), where from, for which
+    purposes, disclosed to whom, on which clause or consent, the consent
+    history and deletions; every line cites the event ids it rests on, and
+    the processing trail lists them all. Producing it is recorded in the
+    access log and fulfils the open access request named by --reason.
+    """
+    subject_id = subject_argument(subject_id, raw)
+    answer = ask(
+        database,
+        api,
+        token,
+        "subject_letter",
+        subject_id=subject_id,
+        reason=reason,
+        format=fmt,
+        lang=lang,
+    )
+    if isinstance(answer, Document):
+        text = answer.content
+    else:
+        text = json.dumps(answer, ensure_ascii=False, indent=2) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {out} ({fmt}, {lang}); the read is recorded in the access log", err=True)
 
 
 # -- tokens ----------------------------------------------------------------------------------

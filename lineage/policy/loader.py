@@ -372,6 +372,26 @@ def _cross_check(doc: PolicyDocument) -> list[tuple[str, str]]:
         unique(f"subject_requests[{i}].request", deadline.request, requests, "request kind")
     clause("updates.clause", doc.updates.clause)
     scope_declared("updates.acceptance_scope", doc.updates.acceptance_scope, {"version"})
+
+    # plain-language labels: each names something declared above
+    families = {c.split(".")[0] for c in categories}
+    label_targets: dict[str, set[str]] = {
+        "categories": set(categories) | families,
+        "purposes": set(purposes),
+        "recipient_kinds": set(kinds),
+        "sources": set(sources),
+        "partner_kinds": set(partner_kinds),
+        "consent_scopes": set(scopes),
+    }
+    for section, known in label_targets.items():
+        for name in getattr(doc.labels, section):
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                out.add(
+                    f"labels.{section}.{name}",
+                    f"{name!r} is not declared in this file, so it needs no label{hint}",
+                )
     return out.items
 
 

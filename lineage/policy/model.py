@@ -328,6 +328,30 @@ class Updates(_Part):
     continued_use_is_acceptance: bool = True
 
 
+class Label(_Part):
+    """A plain-language name in the policy's language (``id``) and in English (``en``)."""
+
+    id: Text = Field(description="Bahasa Indonesia")
+    en: Text = Field(description="English")
+
+
+class Labels(_Part):
+    """Plain-language names of the policy's codes, for letters a data subject reads.
+
+    Keys are declared names (a category name or a family such as ``payment``,
+    a purpose, a recipient kind, a source, a partner kind, a consent scope or a
+    scope family such as ``recipient:*``). The access report (UU PDP Pasal 32)
+    shows these instead of codes; a code without a label is shown as the code.
+    """
+
+    categories: dict[str, Label] = Field(default_factory=dict)
+    purposes: dict[str, Label] = Field(default_factory=dict)
+    recipient_kinds: dict[str, Label] = Field(default_factory=dict)
+    sources: dict[str, Label] = Field(default_factory=dict)
+    partner_kinds: dict[str, Label] = Field(default_factory=dict)
+    consent_scopes: dict[str, Label] = Field(default_factory=dict)
+
+
 class PolicyDocument(_Part):
     """One version of a privacy policy, as written in its YAML file."""
 
@@ -354,3 +378,4 @@ class PolicyDocument(_Part):
     retention: Retention = Field(default_factory=Retention)
     subject_requests: list[RequestDeadline] = Field(default_factory=list)
     updates: Updates
+    labels: Labels = Field(default_factory=Labels)

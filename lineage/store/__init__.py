@@ -10,7 +10,7 @@ the trail is verified (:mod:`~jejak.lineage.store.verify`) and a person is
 erased (:mod:`~jejak.lineage.store.erasure`). No SQL lives anywhere else.
 """
 
-from jejak.lineage.store.client import Store, connect
+from jejak.lineage.store.client import Store, StoreNotFound, connect, open_existing
 from jejak.lineage.store.migrations import migrate
 
-__all__ = ["Store", "connect", "migrate"]
+__all__ = ["Store", "StoreNotFound", "connect", "migrate", "open_existing"]

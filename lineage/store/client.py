@@ -43,13 +43,26 @@ def _scrub(message: str, dsn: str) -> str:
     return message
 
 
+class StoreNotFound(StoreError):
+    """There is no jejak store where the settings point (a read never creates one)."""
+
+
+def chdb_path(dsn: str) -> str | None:
+    """The data folder of a ``chdb://`` DSN (``None`` for a server or an in-memory store)."""
+    parts = urlsplit(dsn)
+    if parts.scheme != "chdb":
+        return None
+    path = parts.path if not parts.netloc else parts.netloc + parts.path
+    return path if path and path not in (":memory:", "memory") else None
+
+
 def _open(dsn: str) -> Any:
     import clickhouse_connect
 
     parts = urlsplit(dsn)
     if parts.scheme == "chdb":
-        path = parts.path if not parts.netloc else parts.netloc + parts.path
-        if path and path not in (":memory:", "memory"):
+        path = chdb_path(dsn)
+        if path:
             Path(path).mkdir(parents=True, exist_ok=True)
         return clickhouse_connect.get_client(dsn=dsn)
     if parts.scheme in ("http", "https", "clickhouse", "clickhouses"):
@@ -264,4 +277,29 @@ def connect(
     log.info("store: %s (database %s)", store.redacted_dsn, db)
     if create:
         store.ensure_database()
+    return store
+
+
+def open_existing(settings: StoreSettings, database: str | None = None) -> Store:
+    """A :class:`Store` that already exists; :class:`StoreNotFound` otherwise.
+
+    For reads (``jejak query``, ``jejak report``): ``connect`` would create an
+    empty folder and database, and a question asked from the wrong folder
+    would answer "0 events" instead of saying that there is no store here.
+    """
+    dsn = settings.dsn.get_secret_value()
+    db = database or database_from_dsn(dsn) or settings.database
+    folder = chdb_path(dsn)
+    where = str(Path(folder).resolve()) if folder else redact_dsn(dsn)
+    missing = StoreNotFound(f"no jejak store at {where} (database {db})")
+    if folder and not Path(folder).is_dir():
+        raise missing
+    store = connect(settings, database, create=False)
+    rows = store.query(
+        "SELECT count() AS n FROM system.tables WHERE database = {d:String} AND name = 'events'",
+        {"d": store.database},
+    )
+    if not rows or not int(rows[0]["n"]):
+        store.close()
+        raise missing
     return store

@@ -300,6 +300,10 @@ def _days(since: datetime | None, until: datetime | None) -> tuple[str, dict[str
 # -- data-subject request cases ----------------------------------------------------------------
 
 
+REPORT_ENDPOINTS = ("subject_report", "subject_letter")
+"""Workspace operations whose access-log record answers an access request (the report read)."""
+
+
 def request_sources(store: Store) -> dict[str, list[dict[str, Any]]]:
     """Everything a request case is made of, for :mod:`jejak.lineage.workspace.requests`.
 
@@ -328,7 +332,8 @@ def request_sources(store: Store) -> dict[str, list[dict[str, Any]]]:
         store,
         "SELECT subject_id, recorded_at AS at, JSONExtractString(body, 'reason') AS reason "
         "FROM {db}.journal WHERE record_kind = 'access' "
-        "AND JSONExtractString(body, 'endpoint') = 'subject_report'",
+        "AND JSONExtractString(body, 'endpoint') IN {endpoints:Array(String)}",
+        {"endpoints": list(REPORT_ENDPOINTS)},
     )
     erasures = _rows(
         store,

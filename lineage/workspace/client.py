@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from jejak.errors import JejakError
-from jejak.lineage.workspace.operations import BY_NAME
+from jejak.lineage.workspace.operations import BY_NAME, Document
 from jejak.schemas.models import format_timestamp
 
 
@@ -75,7 +75,13 @@ class RemoteWorkspace:
         request = urllib.request.Request(url, data=data, headers=headers, method=op.method)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return json.loads(response.read())
+                body = response.read()
+                media_type = response.headers.get("content-type", "application/json")
+                if not media_type.startswith("application/json"):  # a letter (HTML)
+                    disposition = response.headers.get("content-disposition", "")
+                    filename = disposition.rpartition("filename=")[2].strip('"')
+                    return Document(body.decode("utf-8"), media_type, filename)
+                return json.loads(body)
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")
             try:

@@ -24,9 +24,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from jejak.lineage.policy import PolicySet
+from jejak.lineage.policy.verdict import REASONS, RETENTION_OVERDUE, SUBJECT_REQUEST_OVERDUE
 from jejak.lineage.store import queries as q
 from jejak.lineage.store import workspace as ws
 from jejak.lineage.store.checkpoints import Checkpointer
@@ -36,9 +37,13 @@ from jejak.lineage.workspace import auth
 from jejak.lineage.workspace import requests as rq
 from jejak.lineage.workspace.auth import ROLES, BadRequest, Caller, Forbidden, NotFound, Role
 from jejak.lineage.workspace.console import broken_clauses, policy_text
+from jejak.lineage.workspace.times import parse_time
 from jejak.schemas.models import RequestKind, format_timestamp, personal_identifier
+from jejak.schemas.pseudonym import is_pseudonym
 
 Severity = Literal["critical", "high", "medium", "low"]
+ALERT_REASONS: tuple[str, ...] = (*REASONS, RETENTION_OVERDUE, SUBJECT_REQUEST_OVERDUE)
+"""Every reason an alert can have: the engine's, then the monitors'."""
 TriageStatus = Literal["acknowledged", "assigned", "resolved", "false_positive", "reopened"]
 AlertStatus = Literal["open", "acknowledged", "assigned", "resolved", "false_positive"]
 TEXT_MAX = 256
@@ -65,7 +70,22 @@ def _label(value: str | None) -> str | None:
     return value
 
 
-Time = Annotated[datetime | None, AfterValidator(_utc)]
+def _time(value: Any) -> Any:
+    """Text through the one time parser (ISO 8601 with Z or an offset, or 24h, 7d ago)."""
+    return parse_time(value) if isinstance(value, str) else value
+
+
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _known_reason(value: str | None) -> str | None:
+    if value is not None and value not in ALERT_REASONS:
+        raise ValueError(f"is not a reason code; the known ones: {', '.join(ALERT_REASONS)}")
+    return value
+
+
+Time = Annotated[datetime | None, BeforeValidator(_time), AfterValidator(_utc)]
 Label = Annotated[str | None, Field(max_length=TEXT_MAX), AfterValidator(_label)]
 Comment = Annotated[str, Field(max_length=COMMENT_MAX), AfterValidator(_label)]
 Limit = Annotated[int, Field(ge=1, le=100_000)]
@@ -88,10 +108,10 @@ class Window(Params):
 
 
 class ViolationsParams(Window):
-    code: Annotated[str | None, Field(max_length=64)] = Field(
-        None, description="reason code, e.g. disclosure_without_consent"
-    )
-    severity: Severity | None = None
+    code: Annotated[
+        str | None, Field(max_length=64), BeforeValidator(_lower), AfterValidator(_known_reason)
+    ] = Field(None, description="reason code, e.g. disclosure_without_consent")
+    severity: Annotated[Severity | None, BeforeValidator(_lower)] = None
     status: AlertStatus | None = Field(
         None, description="triage status; open = untriaged or reopened"
     )
@@ -113,6 +133,33 @@ class DisclosuresParams(Window):
 class SubjectParams(Params):
     subject_id: Id
     reason: Label = Field(None, description="why you read this subject (required)")
+
+
+def _pseudonym(value: str) -> str:
+    if not is_pseudonym(value):
+        raise ValueError(
+            "is not a pseudonymous subject id (ps1_ and 32 characters): pseudonymise a raw id "
+            "first (jejak report subject --raw)"
+        )
+    return value
+
+
+class LetterParams(Params):
+    subject_id: Annotated[str, Field(min_length=1, max_length=512), AfterValidator(_pseudonym)]
+    reason: Label = Field(
+        None, description="the access request's reference (required); closes that request"
+    )
+    format: Literal["html", "json"] = Field("html", description="a letter (html) or its data")
+    lang: Literal["id", "en"] = Field("id", description="Bahasa Indonesia or English")
+
+
+@dataclass(frozen=True)
+class Document:
+    """An answer that is a file rather than JSON (the HTML letter): served as it is."""
+
+    content: str
+    media_type: str
+    filename: str
 
 
 class RetentionParams(Params):
@@ -212,6 +259,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "Alerts with their triage status, most severe first.",
         subject=lambda p: p.subject,
     ),
+    Operation(  # before subject_report, whose {subject_id:path} would match …/report too
+        "subject_letter", "GET", "/api/subjects/{subject_id}/report", LetterParams, OFFICER,
+        "The access report of UU PDP Pasal 32: a letter (HTML) or its data (JSON).",
+        subject=lambda p: p.subject_id,
+    ),
     Operation(
         "subject_report", "GET", "/api/subjects/{subject_id}", SubjectParams, OFFICER,
         "A data-subject access report; every line names its event ids.",
@@ -263,6 +315,8 @@ def plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, timedelta):
         return value.total_seconds()
+    if isinstance(value, Document):
+        return value
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -381,6 +435,24 @@ class Workspace:
 
     def subject_report(self, _c: Caller, p: SubjectParams) -> Any:
         return q.subject_report(self.store, p.subject_id).to_dict()
+
+    def subject_letter(self, _c: Caller, p: LetterParams) -> Any:
+        from jejak.lineage.report import build_letter, render_html
+        from jejak.lineage.store.reports import subject_trail
+
+        letter = build_letter(
+            subject_trail(self.store, p.subject_id),
+            self.policies,
+            subject_id=p.subject_id,
+            lang=p.lang,
+            request_ref=p.reason,
+            generated_at=self.clock(),
+        )
+        if p.format == "json":
+            return letter
+        name = f"jejak-access-report-{p.reason or p.subject_id}-{p.lang}.html"
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+        return Document(render_html(letter), "text/html; charset=utf-8", safe)
 
     def alert(self, _c: Caller, p: AlertParams) -> Any:
         rows = ws.alerts(self.store, alert_id=p.alert_id, limit=1)

@@ -143,6 +143,7 @@ def _example(op: Operation, desk: Desk) -> tuple[str, dict[str, Any]]:
     n = next(_n)
     values: dict[str, Any] = {
         "subject_report": {"subject_id": ALICE, "reason": "DSR-2026-0001"},
+        "subject_letter": {"subject_id": ALICE, "reason": "DSR-2026-0001", "lang": "en"},
         "violations": {"subject": ALICE, "reason": "DSR-2026-0001"},
         "alert": {"alert_id": "d1:disclosure_without_consent"},
         "triage": {"alert_id": "d1:disclosure_without_consent", "status": "acknowledged"},
