@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections import Counter
 from datetime import UTC, date, datetime
@@ -56,6 +57,11 @@ def demo(users: int, days: int, seed: int, violation_rate: float, database: str)
     from jejak.lineage.policy.taxonomy import within
     from jejak.lineage.store import connect
     from jejak.lineage.store import queries as q
+    from jejak.lineage.store.checkpoints import open_checkpointer, trust_paths
+    from jejak.lineage.store.erasure import erase
+    from jejak.lineage.store.proofs import prove_event
+    from jejak.lineage.store.verify import verify
+    from jejak.lineage.trust.proof import verify_proof
     from jejak.producers import Emitter
     from jejak.producers.simulate import simulate
 
@@ -69,6 +75,9 @@ def demo(users: int, days: int, seed: int, violation_rate: float, database: str)
     store = connect(settings.store, database)
     store.drop_database()
     store.ensure_database()
+    # a fresh store starts a fresh signed history (its key is kept)
+    _key_file, checkpoint_dir, _name = trust_paths(settings, store.database)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
     policies = load_policies(settings.policy.path)
     console.print(
         f"Kafka {kafka.bootstrap_servers}: topics {', '.join(topic_names(kafka))}\n"
@@ -100,6 +109,7 @@ def demo(users: int, days: int, seed: int, violation_rate: float, database: str)
 
     _step("3. The lineage consumer judges every event and writes the store")
     t0 = time.perf_counter()
+    checkpointer = open_checkpointer(settings, store)
     with build_consumer(settings, store=store, policies=policies) as consumer:
         stats = consumer.run(idle_timeout_s=5.0, max_messages=len(events) + 3)
         elapsed = time.perf_counter() - t0
@@ -187,6 +197,34 @@ def demo(users: int, days: int, seed: int, violation_rate: float, database: str)
         title="Dead letters (also on the dead-letter topic, with the raw bytes)",
         empty="(none)",
     )
+    _step("6. The trail as evidence: verify, prove, erase")
+    checkpoints = consumer.stats.checkpoints
+    report = verify(store, checkpointer.signer.verifier(), export_dir=checkpoint_dir)
+    signed = sum(log.signed_size for log in report.logs.values())
+    console.print(
+        f"{checkpoints} checkpoint(s) signed by {checkpointer.signer.name} and exported to "
+        f"{checkpoint_dir}; jejak verify: {report.rows:,} rows in {len(report.logs)} chained "
+        f"logs, {signed:,} under signatures, {len(report.findings)} finding(s), "
+        f"{report.seconds:.2f}s"
+    )
+    if worst:
+        violation = q.violations(store, subject_id=worst[0]["subject_id"], limit=1)[0]
+        doc = prove_event(store, violation["event_id"])
+        ok = verify_proof(doc, checkpointer.signer.verifier().to_string()).ok
+        console.print(
+            f"inclusion proof of event {violation['event_id']}: leaf {doc['leaf_index']} of "
+            f"{doc['tree_size']} under {doc['origin']}; checks out with the public key alone: {ok}"
+        )
+        before = q.totals(store)
+        erased = erase(store, worst[0]["subject_id"], "DEMO-DSR-1", checkpointer=checkpointer)
+        after = verify(store, checkpointer.signer.verifier(), export_dir=checkpoint_dir)
+        console.print(
+            f"erased that subject (request DEMO-DSR-1): {erased.events} events and "
+            f"{erased.journal_records} journal records redacted; the subject's report now holds "
+            f"{q.subject_report(store, worst[0]['subject_id']).events} events; event count "
+            f"{before['events']:,} -> {q.totals(store)['events']:,}; jejak verify: "
+            f"{len(after.findings)} finding(s), erasures listed: {len(after.erasures)}"
+        )
     console.print(
         "\nExplore: JEJAK_STORE__DSN is the demo store; try\n"
         f"  .venv/bin/jejak query violations --database {database}\n"
