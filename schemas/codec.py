@@ -14,7 +14,11 @@ never by callers:
   one topic carries every kind of event and the topic-name strategy allows
   one schema per topic; a subject per record also keeps one compatibility
   history per event kind wherever the event is written (the events topic, the
-  dead-letter topic, a replay).
+  dead-letter topic, a replay). Before registering, the codec sets each
+  subject's compatibility level to ``FULL_TRANSITIVE``, the rule jejak's own
+  checker holds the schemas to (:mod:`jejak.schemas.compat`), so the registry
+  refuses what the checker would; the registry's default (``BACKWARD``) would
+  let a change through that older readers cannot read.
 
 The decoder reads both framings whatever the configuration: single-object
 always, Confluent whenever it has a registry client (otherwise
@@ -40,7 +44,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from fastavro.read import SchemaResolutionError
 from pydantic import BaseModel, ValidationError
@@ -73,6 +77,9 @@ SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = 0x00
 _SINGLE_OBJECT_HEADER = len(SINGLE_OBJECT_MAGIC) + 8
 _CONFLUENT_HEADER = 5
+
+SUBJECT_COMPATIBILITY = "FULL_TRANSITIVE"
+"""The compatibility level the codec sets on each subject it registers (see the module doc)."""
 
 HEADER_KIND = "jejak.kind"
 """Kafka header with the event kind, so routing and dead-lettering need not decode."""
@@ -179,6 +186,23 @@ def registry_subject(schema: AvroSchema) -> str:
 def message_headers(schema: AvroSchema) -> list[tuple[str, bytes]]:
     """Kafka headers naming an event's kind and writer schema, cheap to read without decoding."""
     return [(HEADER_KIND, schema.kind.encode()), (HEADER_SCHEMA, schema.fingerprint_hex.encode())]
+
+
+class RegistryClient(Protocol):
+    """What the codec asks of a schema registry: the methods of confluent-kafka's
+    ``SchemaRegistryClient`` it calls (tests give it a double of this)."""
+
+    def register_schema(self, subject_name: str, schema: Any) -> int: ...
+
+    def lookup_schema(self, subject_name: str, schema: Any) -> Any: ...
+
+    def get_schema(self, schema_id: int) -> Any: ...
+
+    def set_compatibility(
+        self, subject_name: str | None = None, level: str | None = None
+    ) -> Any: ...
+
+    def close(self) -> None: ...
 
 
 def _registry_client(url: str) -> Any:
@@ -291,6 +315,10 @@ class Codec:
         schema = self._catalog.current(kind)
         subject = registry_subject(schema)
         registry_schema = Schema(schema.to_json(), "AVRO")
+        if self._auto_register and type(self._registry).__name__ != "MockSchemaRegistryClient":
+            # (confluent-kafka's in-memory mock for mock:// URLs keeps no config: asking it
+            # costs seconds of HTTP retries against nothing)
+            self._set_compatibility(subject)
         try:
             if self._auto_register:
                 schema_id = int(self._registry.register_schema(subject, registry_schema))
@@ -306,6 +334,24 @@ class Codec:
         self._by_schema_id[schema_id] = self._by_fingerprint[schema.fingerprint]
         self._write_plans[kind] = plan
         return plan
+
+    def _set_compatibility(self, subject: str) -> None:
+        """FULL_TRANSITIVE on the subject, before its first registration here.
+
+        A registry that refuses (a producer's credentials may not change its
+        config) gets a warning, not an error: the schema is still registered,
+        under the level the registry has.
+        """
+        try:
+            self._registry.set_compatibility(subject_name=subject, level=SUBJECT_COMPATIBILITY)
+        except Exception as exc:  # the client raises its own and its HTTP library's errors
+            log.warning(
+                "schema registry: cannot set %s on subject %s (%s); the registry's own "
+                "level applies to it",
+                SUBJECT_COMPATIBILITY,
+                subject,
+                type(exc).__name__,
+            )
 
     def prepare(self) -> None:
         """Register or look up every current schema now, so that no later

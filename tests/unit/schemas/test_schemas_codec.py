@@ -6,6 +6,7 @@ import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -324,3 +325,64 @@ def test_parse_event_and_decode_agree_on_the_json_form() -> None:
         "action": "granted",
     }
     assert decode(encode(parse_event(data))) == parse_event(data)
+
+
+class _RecordingRegistry:
+    """A double of the codec's RegistryClient interface that records what is asked."""
+
+    def __init__(self, refuse_config: bool = False) -> None:
+        self.calls: list[tuple[str, str, str | None]] = []
+        self.refuse_config = refuse_config
+
+    def set_compatibility(self, subject_name: str | None = None, level: str | None = None) -> Any:
+        self.calls.append(("set_compatibility", str(subject_name), level))
+        if self.refuse_config:
+            raise SchemaRegistryError(403, 40301, "User is denied operation on this server")
+        return level
+
+    def register_schema(self, subject_name: str, schema: Schema) -> int:
+        self.calls.append(("register_schema", subject_name, None))
+        return len(self.calls)
+
+    def lookup_schema(self, subject_name: str, schema: Schema) -> Any:
+        self.calls.append(("lookup_schema", subject_name, None))
+        return SimpleNamespace(schema_id=len(self.calls))
+
+    def get_schema(self, schema_id: int) -> Any:
+        raise AssertionError("not asked in these tests")
+
+    def close(self) -> None:
+        pass
+
+
+def test_registered_subjects_are_set_to_full_transitive_first() -> None:
+    registry = _RecordingRegistry()
+    codec = Codec(registry=registry)
+    codec.encode(USE)
+    assert registry.calls == [
+        ("set_compatibility", "dev.jejak.events.Use", "FULL_TRANSITIVE"),
+        ("register_schema", "dev.jejak.events.Use", None),
+    ]
+    codec.prepare()
+    subjects = [s for call, s, _ in registry.calls if call == "register_schema"]
+    assert len(subjects) == len(set(subjects)) == 8
+    for subject in subjects:  # each subject's level is set before its schema is registered
+        assert registry.calls.index(
+            ("set_compatibility", subject, "FULL_TRANSITIVE")
+        ) + 1 == registry.calls.index(("register_schema", subject, None))
+
+
+def test_a_lookup_only_codec_leaves_the_registry_config_alone() -> None:
+    registry = _RecordingRegistry()
+    Codec(registry=registry, auto_register=False).encode(USE)
+    assert registry.calls == [("lookup_schema", "dev.jejak.events.Use", None)]
+
+
+def test_a_registry_that_refuses_the_level_still_gets_the_schema(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    registry = _RecordingRegistry(refuse_config=True)
+    payload = Codec(registry=registry).encode(USE)
+    assert payload[0] == 0
+    assert [call for call, _, _ in registry.calls] == ["set_compatibility", "register_schema"]
+    assert "cannot set FULL_TRANSITIVE on subject dev.jejak.events.Use" in caplog.text
