@@ -229,7 +229,7 @@ class Codec:
         self,
         catalog: SchemaCatalog | None = None,
         *,
-        registry: Any | None = None,
+        registry: RegistryClient | None = None,
         auto_register: bool = True,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
     ) -> None:
