@@ -15,6 +15,10 @@ alone, every consumer and query command runs them at start).
   event is re-written into its partition's chain in offset order (verdicts,
   alert severities and summaries as they were), monitor alerts become journal
   records, dead letters are copied; then the legacy tables are dropped.
+- **3** — aggregate projections (``events.by_recipient``, ``alerts.by_reason``)
+  for the disclosure, stats and alert-count questions. Added to a version-2
+  store, then materialized in the background (a mutation: the answers are the
+  same before it ends, only slower).
 
 Views are created after their target tables, and (on a fresh store) before
 any row is written, so no derived row is ever missed.
@@ -39,7 +43,7 @@ from jejak.lineage.store.tables import (
 
 log = logging.getLogger(__name__)
 
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -104,9 +108,29 @@ def _evidence_layout(store: Store) -> None:
                 store.command(f"DROP TABLE IF EXISTS {{db}}.legacy_v1_{name}")
 
 
+def _projections(store: Store) -> None:
+    """Add the declared projections a store of version 2 lacks (a new store has them)."""
+    for table in TABLES:
+        for projection in table.projections:
+            on_cluster = f" ON CLUSTER {store.cluster}" if store.cluster else ""
+            name = f"{table.name}_local" if store.cluster else table.name
+            if f"PROJECTION {projection.name} " in str(
+                store.command(f"SHOW CREATE TABLE {{db}}.{name}")
+            ):
+                continue  # made with the table (a new store)
+            store.command(
+                f"ALTER TABLE {{db}}.{name}{on_cluster} ADD PROJECTION IF NOT EXISTS "
+                f"{projection.ddl().removeprefix('PROJECTION ')}"
+            )
+            store.command(
+                f"ALTER TABLE {{db}}.{name}{on_cluster} MATERIALIZE PROJECTION {projection.name}"
+            )
+
+
 STEPS: tuple[Migration, ...] = (
     Migration(1, "first layout", _noop),
     Migration(2, "evidence layout: one chained event log, journal, checkpoints", _evidence_layout),
+    Migration(3, "aggregate projections for disclosures, stats and alert counts", _projections),
 )
 
 

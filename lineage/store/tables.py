@@ -83,6 +83,25 @@ _DEDUP = ("non_replicated_deduplication_window = 1000",)
 
 
 @dataclass(frozen=True)
+class Projection:
+    """An aggregate projection: a summary ClickHouse keeps inside each part of its table.
+
+    Chosen over a materialized view where a question needs a per-subject grain
+    (how many distinct subjects): the projection lives and dies with the rows
+    it sums up, so an erasure's ``ALTER TABLE … DELETE`` rebuilds it and no
+    pseudonym (nor a hash of one, as a ``uniq`` state would keep) outlives the
+    erased rows in a table of its own. One part, one insert: it costs the write
+    path an aggregation of the block, not a pipeline and a part of its own.
+    """
+
+    name: str
+    select: str
+
+    def ddl(self) -> str:
+        return f"PROJECTION {self.name} ({self.select})"
+
+
+@dataclass(frozen=True)
 class Table:
     name: str
     columns: tuple[Column, ...]
@@ -90,6 +109,7 @@ class Table:
     engine: str = "MergeTree"
     partition_by: str | None = None
     indexes: tuple[str, ...] = ()
+    projections: tuple[Projection, ...] = ()
     settings: tuple[str, ...] = _DEDUP
     chained: bool = False
     doc: str = ""
@@ -262,6 +282,17 @@ EVENTS = Table(
         "INDEX idx_chain (topic, partition, seq) TYPE minmax GRANULARITY 1",
         "INDEX idx_kind kind TYPE set(16) GRANULARITY 4",
     ),
+    projections=(
+        # disclosures per recipient and purpose, and the distinct-subject counts
+        # (queries.disclosures, queries.totals) without reading the log
+        Projection(
+            "by_recipient",
+            "SELECT kind, recipient_id, recipient_kind, purpose, subject_id, count(), "
+            "countIf(decision = 'violation'), min(occurred_at), max(occurred_at), "
+            "groupUniqArrayArray(data_categories), groupUniqArray(basis) "
+            "GROUP BY kind, recipient_id, recipient_kind, purpose, subject_id",
+        ),
+    ),
 )
 
 JOURNAL = Table(
@@ -366,6 +397,14 @@ ALERTS = Table(
         Column("raised_at", TIME),
     ),
     order_by="(severity, occurred_at, alert_id)",
+    projections=(
+        # alerts per severity and reason with their distinct subjects (queries.alert_summary)
+        Projection(
+            "by_reason",
+            "SELECT severity, reason, subject_id, count(), min(occurred_at), max(occurred_at) "
+            "GROUP BY severity, reason, subject_id",
+        ),
+    ),
 )
 
 DAILY = Table(
@@ -516,7 +555,9 @@ def create_sql(
 ) -> str:
     """``CREATE TABLE`` for one declared table; replicated when a cluster is named."""
     on_cluster = f" ON CLUSTER {cluster}" if cluster else ""
-    body = ",\n    ".join([*(c.ddl() for c in table.columns), *table.indexes])
+    body = ",\n    ".join(
+        [*(c.ddl() for c in table.columns), *table.indexes, *(p.ddl() for p in table.projections)]
+    )
     sql = (
         f"CREATE TABLE IF NOT EXISTS {database}.{name or table.name}{on_cluster} (\n    {body}\n)"
         f"\nENGINE = {_engine(table, database, cluster)}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -192,7 +193,7 @@ _REFERENCE = {
 }
 
 
-def test_the_one_read_subject_report_equals_the_report_over_the_views(store: Store) -> None:
+def _simulated(store: Store) -> None:
     from jejak.lineage.policy import Evaluator, load_policies
     from jejak.producers.simulate import simulate
 
@@ -207,6 +208,9 @@ def test_the_one_read_subject_report_equals_the_report_over_the_views(store: Sto
         batch.add(heads[p], event, verdict, origin, severity, "s" if severity else "")
     write_batch(store, batch)
 
+
+def test_the_one_read_subject_report_equals_the_report_over_the_views(store: Store) -> None:
+    _simulated(store)
     subjects = [r["subject_id"] for r in store.query("SELECT DISTINCT subject_id FROM {db}.events")]
     assert len(subjects) > 30
     sections = 0
@@ -232,3 +236,110 @@ def test_the_one_read_subject_report_equals_the_report_over_the_views(store: Sto
         assert report["account_closed_at"] == closed
     assert sections > 100  # most sections of most subjects had lines to compare
     assert q.subject_report(store, "ps1_" + "0" * 32).to_dict()["events"] == 0
+
+
+# The aggregate questions as full scans of the log and its views: what the
+# projection-backed queries must keep answering.
+_DISCLOSURES = (
+    "SELECT recipient_id, recipient_kind, purpose, "
+    "arraySort(groupUniqArray(category)) AS categories, "
+    "uniqExact(event_id) AS disclosures, uniqExact(subject_id) AS subjects, "
+    "arraySort(groupUniqArray(basis)) AS bases, "
+    "uniqExactIf(event_id, decision = 'violation') AS violations, "
+    "min(occurred_at) AS first_at, max(occurred_at) AS last_at "
+    "FROM {db}.lineage WHERE kind = 'disclosure' {where}"
+    "GROUP BY recipient_id, recipient_kind, purpose "
+    "ORDER BY violations DESC, disclosures DESC, recipient_id, purpose, recipient_kind"
+)
+_ALERT_SUMMARY = (
+    "SELECT severity, reason, count() AS alerts, uniqExact(subject_id) AS subjects, "
+    "min(occurred_at) AS first_at, max(occurred_at) AS last_at "
+    "FROM {db}.alerts GROUP BY severity, reason ORDER BY severity, reason"
+)
+
+
+def _same_aggregates(store: Store) -> None:
+    def by_key(rows: list[dict[str, object]], *key: str) -> list[dict[str, object]]:
+        return sorted(rows, key=lambda r: tuple(str(r[k]) for k in key))
+
+    disclosure_key = ("recipient_id", "recipient_kind", "purpose")
+    expected = q._rows(store, _DISCLOSURES.replace("{where}", ""))
+    assert len(expected) > 3
+    assert by_key(q.disclosures(store), *disclosure_key) == by_key(expected, *disclosure_key)
+    kind = expected[0]["recipient_kind"]
+    assert by_key(q.disclosures(store, recipient_kind=kind), *disclosure_key) == by_key(
+        [r for r in expected if r["recipient_kind"] == kind], *disclosure_key
+    )
+    since = T0 - timedelta(days=400)
+    windowed = q._rows(
+        store,
+        _DISCLOSURES.replace("{where}", "AND occurred_at >= {since:DateTime64(3, 'UTC')} "),
+        {"since": since},
+    )
+    assert by_key(q.disclosures(store, since=since), *disclosure_key) == by_key(
+        windowed, *disclosure_key
+    )
+    summary = q._rows(store, _ALERT_SUMMARY)
+    assert summary
+    assert by_key(q.alert_summary(store), "severity", "reason") == by_key(
+        summary, "severity", "reason"
+    )
+    subjects = store.query("SELECT uniqExact(subject_id) AS n FROM {db}.events")[0]["n"]
+    assert q.totals(store)["subjects"] == subjects
+
+
+def test_disclosures_stats_and_alert_counts_from_projections_equal_the_full_scans(
+    store: Store,
+) -> None:
+    _simulated(store)
+    _same_aggregates(store)
+    plan = "\n".join(
+        str(next(iter(r.values())))
+        for r in store.query(
+            "EXPLAIN SELECT recipient_id, subject_id, count() FROM {db}.events "
+            "WHERE kind = 'disclosure' "
+            "GROUP BY kind, recipient_id, recipient_kind, purpose, subject_id"
+        )
+    )
+    assert "by_recipient" in plan  # read from the projection, not the log
+
+
+def test_a_version_2_store_gains_the_projections_and_keeps_its_answers(
+    clickhouse_dsn: str, store_database: str
+) -> None:
+    from jejak.lineage.store.migrations import version
+
+    store = connect(clickhouse_dsn, store_database)
+    migrate(store)
+    store.command("ALTER TABLE {db}.events DROP PROJECTION by_recipient")
+    store.command("ALTER TABLE {db}.alerts DROP PROJECTION by_reason")
+    store.command("DELETE FROM {db}.schema_migrations WHERE version = 3")
+    _simulated(store)  # written by a version-2 store: no projection parts
+    assert version(store) == 2
+    assert [m.version for m in migrate(store)] == [3]
+    assert "PROJECTION by_recipient" in str(store.command("SHOW CREATE TABLE {db}.events"))
+    _same_aggregates(store)
+
+
+def test_an_erased_subject_leaves_no_trace_in_the_projections(store: Store, tmp_path: Path) -> None:
+    from jejak.lineage.store.checkpoints import Checkpointer
+    from jejak.lineage.store.erasure import erase
+    from jejak.lineage.trust.note import Signer
+
+    _simulated(store)
+    subject = store.query(
+        "SELECT subject_id FROM {db}.alerts GROUP BY subject_id ORDER BY count() DESC LIMIT 1"
+    )[0]["subject_id"]
+    subjects_before = q.totals(store)["subjects"]
+    signer = Signer.generate("jejak-test")
+    erase(store, subject, "DSR-1", checkpointer=Checkpointer(store, signer, signer.name, tmp_path))
+    for sql in (
+        "SELECT subject_id FROM {db}.events GROUP BY subject_id",
+        "SELECT subject_id, count() FROM {db}.events WHERE kind = 'disclosure' "
+        "GROUP BY kind, recipient_id, recipient_kind, purpose, subject_id",
+        "SELECT subject_id, count() FROM {db}.alerts GROUP BY severity, reason, subject_id",
+    ):
+        assert subject not in {r["subject_id"] for r in store.query(sql)}, sql
+    # the erased rows count once, under the erasure's name
+    assert q.totals(store)["subjects"] == subjects_before
+    _same_aggregates(store)
