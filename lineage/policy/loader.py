@@ -389,7 +389,7 @@ def _cross_check(doc: PolicyDocument) -> list[tuple[str, str]]:
                 close = difflib.get_close_matches(name, sorted(known), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 out.add(
-                    f"labels.{section}.{name}",
+                    f"labels.{section}[{name}]",
                     f"{name!r} is not declared in this file, so it needs no label{hint}",
                 )
     return out.items

@@ -46,6 +46,8 @@ code, .ids { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monos
 footer { margin-top: 2rem; border-top: 1px solid var(--rule); padding-top: .75rem;
          color: var(--muted); font-size: .85rem; }
 @media (max-width: 40rem) {
+  dl.meta { grid-template-columns: 1fr; }
+  dl.meta dd { margin-bottom: .4rem; }
   table, thead, tbody, tr, th, td { display: block; }
   thead { display: none; }
   tr { border-bottom: 1px solid var(--rule); padding: .4rem 0; }
@@ -127,11 +129,10 @@ def render_html(letter: dict[str, Any]) -> str:
     add(f"<style>{CSS}</style>\n</head>\n<body>\n<header>")
     add(f"<h1>{_e(t(lang, 'title'))}</h1><p class=sub>{_e(t(lang, 'subtitle'))}</p>")
     meta = [
-        (t(lang, "controller"), _e(letter["controller"])),
         (t(lang, "subject"), f"<code>{_e(letter['subject_id'])}</code>"),
         (t(lang, "request"), _e(letter["request_ref"])),
         (t(lang, "generated"), _e(when(letter["generated_at"], lang))),
-        (t(lang, "policy"), _e(f"{letter['policy']['name']} {', '.join(letter['policy']['versions'])}")),
+        (t(lang, "policy"), _e(f"{letter['policy']['title']} ({letter['policy']['name']} {', '.join(letter['policy']['versions'])})")),
     ]  # fmt: skip
     add('<dl class="meta">' + "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in meta) + "</dl>")
     add("</header>\n<main>")

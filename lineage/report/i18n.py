@@ -28,7 +28,6 @@ TEXT: dict[Lang, dict[str, str]] = {
         "subject": "Subjek data (pengenal pseudonim)",
         "request": "Nomor permintaan",
         "generated": "Dibuat pada",
-        "controller": "Pengendali data",
         "policy": "Kebijakan privasi",
         "intro": "Anda meminta salinan data pribadi Anda yang kami simpan dan penjelasan tentang "
         "bagaimana data itu diproses. Laporan ini menjawab permintaan tersebut: data apa yang "
@@ -86,7 +85,6 @@ TEXT: dict[Lang, dict[str, str]] = {
         "subject": "Data subject (pseudonymous id)",
         "request": "Request reference",
         "generated": "Produced on",
-        "controller": "Data controller",
         "policy": "Privacy policy",
         "intro": "You asked for a copy of the personal data we hold about you and how it is "
         "processed. This report answers that request: which data we hold, where it came from, "

@@ -299,8 +299,11 @@ def build_letter(
         "subject_id": subject_id,
         "request_ref": request_ref or "",
         "generated_at": generated_at,
-        "controller": doc.title,
-        "policy": {"name": doc.policy, "versions": versions or [policies.latest.version]},
+        "policy": {
+            "title": doc.title,
+            "name": doc.policy,
+            "versions": versions or [policies.latest.version],
+        },
         "events": len(trail),
         "first_at": span[0],
         "last_at": span[1],

@@ -43,3 +43,42 @@ def test_render_csv_neutralises_every_text_cell(capsys: pytest.CaptureFixture[st
         ["trace_id", "count", "dataset"],
         ["'=cmd|' /C calc'!A0", "-2", "'@evil"],
     ]
+
+
+def _ids_rows() -> list[dict[str, object]]:
+    return [
+        {
+            "alert_id": f"smarty-finansia-2026-05-01-{c * 16}:disclosure_without_consent",
+            "recipient_id": f"smarty-finansia-0{n}",
+            "summary": "data went to a partner without the subject's consent " * 4,
+            "event_ids": [f"ev-{c * 30}", f"ev-{c * 20}"],
+        }
+        for n, c in ((1, "a"), (2, "b"))
+    ]
+
+
+@pytest.mark.parametrize("columns", ["40", "80", "160"])
+def test_ids_are_never_cut_the_prose_wraps(
+    columns: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    render(_ids_rows(), title="Violations")
+    out = capsys.readouterr().out
+    for row in _ids_rows():
+        assert str(row["alert_id"]) in out and str(row["recipient_id"]) in out
+        for event_id in row["event_ids"]:  # type: ignore[attr-defined]
+            assert event_id in out
+    assert "…" not in out
+
+
+def test_wide_prints_one_line_per_row(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    rows = [{**r, "event_ids": r["event_ids"][:1]} for r in _ids_rows()]  # type: ignore[index]
+    render(rows, "wide", title="Violations")
+    lines = [line for line in capsys.readouterr().out.splitlines() if "smarty-finansia-0" in line]
+    assert len(lines) == 2
+    assert all(
+        str(rows[0]["summary"]).strip() in line or "smarty-finansia-02" in line for line in lines
+    )
