@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml setup.py
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-## install: .venv with jejak (editable) and everything the tests need
+## install: .venv with jejak (editable) and everything the tests need, and Debian's
+## chromium for the console's browser tests (installed with apt-get when missing, as root)
 install: $(STAMP)
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "note: no chromium; the browser tests will be skipped (as root: apt-get install chromium)" >&2; fi; }
 
 ## kafka-up / kafka-down: the local Apache Kafka broker on 127.0.0.1:$(KAFKA_PORT)
 kafka-up: install

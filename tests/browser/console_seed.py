@@ -3,7 +3,7 @@
 Events go through the policy engine (:class:`~jejak.lineage.policy.Evaluator`)
 and the store's own writer, so verdicts, alert summaries (with their clauses)
 and the daily aggregates are what a running consumer would have written.
-Also used by ``python -m tests.browser.seed`` to serve a console by hand.
+Also serves a console by hand: ``python tests/browser/console_seed.py [FOLDER [PORT]]``.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def fill(dsn: str, database: str, folder: Path, *, now: datetime | None = None) 
 
 
 def main() -> None:  # pragma: no cover - a developer's tool
-    """Serve the seeded console on a free port: ``python -m tests.browser.seed FOLDER``."""
+    """Serve the seeded console (a free port unless given) and print its URL and tokens."""
     import sys
     import time
 
