@@ -11,9 +11,11 @@ text from outside and stay numbers.
 Tables never cut an id: an id is what a reader copies into the next command,
 and two ids that differ only at the end (``smarty-finansia-01``,
 ``smarty-finansia-02``) must not both print as ``smarty-finansia…``. Id
-columns (:func:`is_id_column`) keep their full width, one id per line when a
-cell holds several; the prose columns (summaries, reasons) wrap instead.
-``--wide`` prints one line per row, however wide that is.
+columns (:func:`is_id_column`), codes and short values keep their full width
+(one id per line when a cell holds several); only prose (summaries) wraps.
+When even that does not fit the screen, each row is printed as a block of
+``name: value`` lines instead of a table. ``--wide`` prints one line per row,
+however wide that is.
 """
 
 from __future__ import annotations
@@ -145,29 +147,59 @@ def render(
     ]  # fmt: skip
     wide = fmt == "wide"
     console = make_console(sum(widths) + 3 * len(cols) + 4 if wide else None)
-    # the ids whole and every prose column at least a word wide: if the screen is narrower,
-    # the table is as wide as that (the terminal folds the lines; the ids stay whole)
-    needed = (
-        3 * len(cols)
-        + 4
-        + sum(w if is_id_column(c) else min(w, 12) for c, w in zip(cols, widths, strict=True))
-    )
-    if not wide and needed > console.width:
-        console = make_console(needed)
     if not rows:
         if title:
             console.print(Text(title, style="bold"))
         console.print(f"  {empty}")
         return
+    whole = [wide or _unbreakable(c, [row[i] for row in cells]) for i, c in enumerate(cols)]
+    needed = (
+        3 * len(cols)
+        + 4
+        + sum(w if keep else min(w, _PROSE_MIN) for keep, w in zip(whole, widths, strict=True))
+    )
+    if needed > console.width:
+        # the whole ids do not fit side by side: one block per row, each value on its own line
+        _records(console, cols, cells, title)
+        return
     table = Table(title=title, title_justify="left", title_style="bold")
-    for c, width in zip(cols, widths, strict=True):
-        if wide or is_id_column(c):
+    for c, width, keep in zip(cols, widths, whole, strict=True):
+        if keep:
             table.add_column(c.replace("_", " "), no_wrap=True, min_width=width)
         else:
-            table.add_column(c.replace("_", " "), overflow="fold")
+            table.add_column(c.replace("_", " "), overflow="fold", min_width=_PROSE_MIN)
     for row in cells:
         table.add_row(*[Text(cell) for cell in row])
     console.print(table)
+
+
+_PROSE_MIN = 16
+_SHORT = 24
+
+
+def _unbreakable(column: str, cells: Sequence[str]) -> bool:
+    """Ids, codes and short values stay whole; only long text with spaces (prose) wraps."""
+    if is_id_column(column):
+        return True
+    return all(len(cell) <= _SHORT or not any(ch.isspace() for ch in cell) for cell in cells)
+
+
+def _records(
+    console: Any, cols: Sequence[str], cells: Sequence[Sequence[str]], title: str | None
+) -> None:
+    """Rows as ``name: value`` blocks, for a screen too narrow for the table (ids stay whole)."""
+    from rich.text import Text
+
+    if title:
+        console.print(Text(title, style="bold"))
+    label = max(len(c) for c in cols)
+    for row in cells:
+        console.print(Text("─" * min(console.width, 40), style="dim"))
+        for c, cell in zip(cols, row, strict=True):
+            lines = cell.split("\n") or [""]
+            for n, line in enumerate(lines):
+                name = c.replace("_", " ") if n == 0 else ""
+                console.print(Text(f"{name:<{label}}  ", style="dim") + Text(line), soft_wrap=True)
 
 
 def _id_cell(value: Any) -> str:
