@@ -434,7 +434,11 @@ class Workspace:
         )
 
     def subject_report(self, _c: Caller, p: SubjectParams) -> Any:
-        return q.subject_report(self.store, p.subject_id).to_dict()
+        from jejak.lineage.store.reports import subject_trail
+
+        report = q.subject_report(self.store, p.subject_id).to_dict()
+        # the processing trail: every event of the subject with its verdict (the console's)
+        return {**report, "trail": subject_trail(self.store, p.subject_id)}
 
     def subject_letter(self, _c: Caller, p: LetterParams) -> Any:
         from jejak.lineage.report import build_letter, render_html

@@ -200,10 +200,13 @@ def test_a_subject_shows_its_trail_consents_and_lineage_graph(console: Console) 
     console.sign_in("officer", f"#/subject/{ALICE}?reason=DSR-2026-0001&lang=en")
     page.wait_for_selector("svg.lineage")
     trail = page.inner_text("table.trail")
-    for event_id in ("a-collect-1", "a-use-1", "a-disc-1", "a-disc-2", "a-ship-1"):
+    ids = ("a-collect-1", "a-use-1", "a-consent-1", "a-disc-1", "a-consent-2", "a-disc-2")
+    for event_id in (*ids, "a-ship-1", "a-request-1"):  # every event of the subject
         assert event_id in trail
     assert BOB not in page.inner_text("body")
-    assert "recipient:ads-co" in page.inner_text("table.consents")
+    consents = page.locator("table.consents tbody tr").all_inner_texts()
+    assert len(consents) == 2 and all("recipient:ads-co" in c for c in consents)
+    assert "granted" in consents[0] and "withdrawn" in consents[1]
     graph = page.locator("svg.lineage")
     assert graph.locator("g.node.category").count() == 3
     assert graph.locator("g.recipient[data-verdict=violation]").count() == 1  # ads-co
