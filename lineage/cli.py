@@ -242,6 +242,12 @@ def subject(
     """
     subject_id = subject_argument(subject_id, raw)
     report = ask(database, api, token, "subject_report", subject_id=subject_id, reason=reason)
+    if not report["events"]:
+        click.echo(
+            "note: the store holds no event of this subject. If the id came from elsewhere, "
+            "check it was pseudonymised with this store's key (JEJAK_SDK__PSEUDONYMIZATION_KEY).",
+            err=True,
+        )
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return

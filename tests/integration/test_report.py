@@ -214,3 +214,46 @@ def test_the_command_line_writes_the_letter(
     # a raw id without --raw is refused with a hint, not answered "nothing held"
     r = runner.invoke(cli, ["report", "subject", "alice@example.com", "--reason", "DSR-1"])
     assert r.exit_code != 0 and "--raw" in r.output and "alice@example.com" not in r.output
+
+
+def test_the_api_serves_the_letter_to_officers_only(
+    fed: tuple[Store, str, str, set[str], set[str]],
+) -> None:
+    import httpx
+
+    from jejak.lineage.api import ApiServer
+    from jejak.lineage.workspace import auth
+    from jejak.lineage.workspace.client import RemoteWorkspace
+    from jejak.settings import ApiSettings
+
+    store, a, b, ids_a, _ids_b = fed
+    workspace = Workspace(store, load_policies(), clock=lambda: NOW)
+    officer = auth.create_token(store, "officer-r", "officer", by="test")
+    analyst = auth.create_token(store, "analyst-r", "analyst", by="test")
+    server = ApiServer(workspace, "127.0.0.1", 0, ApiSettings()).start()
+    try:
+        path = f"{server.url}/api/subjects/{a}/report"
+        with httpx.Client(headers={"Authorization": f"Bearer {officer}"}) as c:
+            r = c.get(path, params={"reason": "DSR-2026-0042", "lang": "id"})
+            assert r.status_code == 200, r.text
+            assert r.headers["content-type"].startswith("text/html")
+            assert "DSR-2026-0042" in r.headers["content-disposition"]
+            assert "script" not in r.headers["content-security-policy"].replace("'none'", "")
+            assert _cited(r.text) == ids_a and b not in r.text
+            assert c.get(path).status_code == 400  # no reason, no read
+            raw = c.get(
+                f"{server.url}/api/subjects/budi@example.com/report", params={"reason": "x"}
+            )
+            assert raw.status_code == 422 and "budi" not in raw.text
+            as_json = c.get(path, params={"reason": "DSR-2026-0042", "format": "json"}).json()
+            assert {row["event_id"] for row in as_json["trail"]} == ids_a
+        denied = httpx.get(
+            path, params={"reason": "x"}, headers={"Authorization": f"Bearer {analyst}"}
+        )
+        assert denied.status_code == 403
+        letter = RemoteWorkspace(server.url, officer).call(
+            "subject_letter", {"subject_id": a, "reason": "DSR-2026-0042", "lang": "en"}
+        )
+        assert isinstance(letter, Document) and _cited(letter.content) == ids_a
+    finally:
+        server.stop()
