@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -111,6 +112,13 @@ def ddl_cmd(database: str, cluster: str | None) -> None:
     default=None,
     help="Where the inclusion proof of --event goes (JSON).",
 )
+@click.option(
+    "--since",
+    default=None,
+    metavar="TIME",
+    help="Check each log from its newest checkpoint signed before TIME (ISO 8601, e.g. "
+    "2026-05-01T00:00:00Z): what was written since, trusting what that checkpoint signed.",
+)
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 def verify(
     database: str | None,
@@ -118,6 +126,7 @@ def verify(
     checkpoint_dir: Path | None,
     event_id: str | None,
     proof_file: Path | None,
+    since: str | None,
     as_json: bool,
 ) -> None:
     """Recompute every hash chain and checkpoint; exit 1 on any finding.
@@ -150,13 +159,25 @@ def verify(
             raise click.ClickException(
                 f"no public key at {pub}: pass --public-key (jejak trust public-key prints it)"
             )
-        report = run(s, load_verifier(pub), export_dir=checkpoint_dir or folder)
+        report = run(s, load_verifier(pub), export_dir=checkpoint_dir or folder, since=_time(since))
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str))
     else:
         _print_report(report)
     if not report.ok:
         raise click.exceptions.Exit(1)
+
+
+def _time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            "not an ISO 8601 time such as 2026-05-01T00:00:00Z", param_hint="--since"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _print_report(report: object) -> None:

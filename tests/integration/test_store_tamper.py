@@ -331,3 +331,20 @@ def test_verify_from_the_command_line_exits_1_on_a_finding(
     bad = CliRunner().invoke(cli, args, env=env)
     assert bad.exit_code == 1
     assert "deleted_rows" in bad.output and "e9" not in bad.output.split("deleted_rows")[0]
+
+
+def test_verify_since_checks_what_followed_the_checkpoint_before_that_time(trail: Trail) -> None:
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    import time as clock
+
+    clock.sleep(1.2)  # checkpoints made from now on are signed after `later`
+    write_trail(trail.store, trail.checkpointer, 20, 6)
+    quick = verify(trail.store, trail.signer.verifier(), export_dir=trail.folder, since=later)
+    assert quick.ok, quick.findings
+    assert quick.rows == 6  # only the rows after the checkpoints signed before `later`
+    # an edit after that checkpoint is found; one before it only by the full check
+    trail.sql("ALTER TABLE {db}.events UPDATE decision = 'allowed' WHERE event_id = 'e23'")
+    trail.sql("ALTER TABLE {db}.events UPDATE decision = 'allowed' WHERE event_id = 'e2'")
+    quick = verify(trail.store, trail.signer.verifier(), export_dir=trail.folder, since=later)
+    assert {f.event_ids for f in quick.findings if f.kind == "edited_row"} == {("e23",)}, quick
+    assert {"e2", "e23"} <= trail.kinds()["edited_row"]
