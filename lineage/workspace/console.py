@@ -89,7 +89,7 @@ def broken_clauses(policies: PolicySet, alert: dict[str, Any]) -> list[dict[str,
 def _deadline_source(policy: Policy, alert: dict[str, Any]) -> str:
     """The article of the law behind a request deadline (not a clause of the policy text)."""
     for deadline in policy.request_deadlines.values():
-        if deadline.request in str(alert.get("summary") or ""):
+        if str(alert.get("summary") or "").startswith(f"{deadline.request} request "):
             return deadline.source
     return ""
 
