@@ -72,8 +72,24 @@ test: install
 demo: kafka-up
 	$(VENV)/bin/jejak demo
 
+# `make bench`: the headline figures into bench/RESULTS.md (bench/__main__.py),
+# against a broker of its own on free ports (as `make test`), stopped and
+# removed at the end. BENCH_SCALE=10 adds the 10-million-event store (built
+# once under .jejak/bench); BENCH_RUNS, BENCH_USERS size the runs. The Quix
+# Streams reference installs itself into .jejak/bench-quix-venv from PyPI.
 bench: install
-	$(PY) -m bench
+	@rc=0; \
+	if [ -n "$${JEJAK_BENCH_KAFKA:-}" ]; then bootstrap=$$JEJAK_BENCH_KAFKA; else \
+	  read -r port cport < <($(PY) -c 'import socket; s = [socket.socket() for _ in range(2)]; [x.bind(("127.0.0.1", 0)) for x in s]; print(*(x.getsockname()[1] for x in s))'); \
+	  [ -n "$$cport" ] || exit 1; \
+	  home=$(CURDIR)/.jejak/kafka-bench-$$port; \
+	  broker() { KAFKA_PORT=$$port KAFKA_CONTROLLER_PORT=$$cport KAFKA_HOME=$$home PYTHON=$(PY) deploy/kafka.sh "$$@"; }; \
+	  trap 'broker down; rm -rf "$$home"' EXIT; trap 'exit 130' INT TERM; \
+	  broker up || exit 1; \
+	  bootstrap=127.0.0.1:$$port; \
+	fi; \
+	JEJAK_BENCH_KAFKA=$$bootstrap $(PY) -m bench || rc=$$?; \
+	exit $$rc
 
 clean:
 	-PYTHON=$(PY) deploy/kafka.sh down

@@ -78,7 +78,7 @@ def quix_version(python: Path) -> str:
 # -- the parent: preload, run the contenders in turn, report ------------------------------------
 
 
-def simulated_payloads(users: int) -> list[tuple[bytes, bytes]]:
+def simulated_payloads(users: int, seed: int = 11) -> list[tuple[bytes, bytes]]:
     """(key, value) of a simulated marketplace, pseudonymous, encoded by jejak's codec."""
     from pydantic import SecretStr
 
@@ -89,7 +89,7 @@ def simulated_payloads(users: int) -> list[tuple[bytes, bytes]]:
     key = SecretStr("bench")
     codec = Codec()
     out = []
-    for e in simulate(users=users, days=1, seed=11, violation_rate=0.03).events:
+    for e in simulate(users=users, days=1, seed=seed, violation_rate=0.03).events:
         e = e.model_copy(update={"subject_id": pseudonymize(e.subject_id, key)})
         out.append((e.subject_id.encode(), codec.encode(e)))
     return out

@@ -11,7 +11,9 @@ then the next cohort takes over.
 The copies go through the same ``INSERT``-triggered views (consent ledger,
 alerts, daily aggregate), so every derived table holds what the consumer would
 have written. Their chain columns are copies, so ``jejak verify`` is not run
-on these stores; they exist to time reads.
+on these stores; they exist to time reads and start-up (the copies' Kafka
+offsets lie below zero, so that a fresh topic named ``bench`` continues the
+stored chains).
 
 Timed, wall clock, in this process (chDB embedded), after one warm-up call:
 
@@ -52,7 +54,9 @@ _COPY = {
     "SHA256(concat(subject_id, toString(intDiv(c, 30)))), 1, 16)))))",
     "event_id": "concat(event_id, '.', toString(c))",
     "occurred_at": "occurred_at + toIntervalDay(c)",
-    "offset": "offset + c * 100000000",
+    # below the seed's offsets: a fresh Kafka topic (offsets from 0) continues these chains
+    # (bench_startup), as the consumer skips what its chain head says is stored
+    "offset": "offset - c * 100000000",
     "seq": "seq + c * 100000000",
     "trace_id": "if(trace_id = '', '', concat(trace_id, '.', toString(c)))",
 }
@@ -106,8 +110,23 @@ def build(store: Store, events: int, log: Callable[[str], None] = print) -> None
         c += 1
         if c % 5 == 0:
             log(f"  {have:,} events ({time.perf_counter() - t0:.0f} s)")
+    head_offsets(store)
     settle(store)
     log(f"  built {have:,} events in {time.perf_counter() - t0:.0f} s")
+
+
+def head_offsets(store: Store) -> None:
+    """The last row of each stored chain at Kafka offset -1: a fresh topic continues it.
+
+    The consumer resumes a partition after its chain head's offset; the copies'
+    offsets are made up, so the heads are set where a new topic begins.
+    """
+    store.command(
+        "ALTER TABLE {db}.events UPDATE offset = -1 WHERE topic = 'bench' AND "
+        "(partition, seq) IN (SELECT partition, max(seq) FROM {db}.events "
+        "WHERE topic = 'bench' GROUP BY partition)",
+        settings={"mutations_sync": 2},
+    )
 
 
 def settle(store: Store) -> None:
