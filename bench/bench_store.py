@@ -9,8 +9,11 @@ threads' work is counted too), medians of interleaved runs:
   aggregate; against a **bare** column-oriented insert of the same events
   (their fields and verdicts, no chain) into one plain table with no views.
   Ratio = bare CPU time / write-path CPU time (1.0 = as cheap as the bare
-  insert). Given twice: rows and insert together, and the insert alone (rows
-  built beforehand), which is the store's own share.
+  insert). Given three ways: the event log's insert (with its views and
+  deduplication) against **the same rows into one plain table** (the store's
+  own overhead: what the issue asks to keep at 0.7 or better); the same
+  insert against the events' fields alone (what the chain columns cost); and
+  rows and insert together against the fields alone.
 - **verify**: ``jejak verify`` over the store the write path filled, in rows/s.
 """
 
@@ -45,6 +48,15 @@ BARE = Table(
     order_by="(subject_id, occurred_at, event_id)",
     settings=(),
 )
+
+
+ONE_TABLE = Table(
+    "one_table",
+    columns=EVENTS.columns,
+    order_by=EVENTS.order_by,
+    settings=(),
+)
+"""The event log's own rows into one plain table: no views, no deduplication, no indexes."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +153,7 @@ def main() -> None:
         "bare insert": [],
         "write path, insert only": [],
         "bare, insert only": [],
+        "same rows, one table": [],
     }
     verify_rates: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -173,9 +186,20 @@ def main() -> None:
             # the same, rows built beforehand: the store's own share
             chained = chained_batches(events, args.batch)
             plain = bare_batches(events, args.batch)
-            for name in ("write path, insert only", "bare, insert only")[:: 1 if run % 2 else -1]:
+            names = ("write path, insert only", "bare, insert only", "same rows, one table")
+            for name in names[:: 1 if run % 2 else -1]:
                 store = connect(f"chdb://{tmp}/chdb", f"i_{run}_{len(name)}")
-                if name.startswith("write"):
+                if name == "same rows, one table":
+                    store.ensure_database()
+                    store.command(create_sql(ONE_TABLE, store.database))
+                    results[name].append(
+                        cpu_and_wall(
+                            lambda s=store, c=chained: (
+                                [s.insert_rows(ONE_TABLE, b.events) for b in c] and None
+                            )
+                        )
+                    )
+                elif name.startswith("write"):
                     migrate(store)
                     results[name].append(
                         cpu_and_wall(
@@ -200,8 +224,17 @@ def main() -> None:
             f"(min {min(cpu):,.0f}, max {max(cpu):,.0f}); wall {statistics.median(wall):,.0f}/s"
         )
     for label, write, plain in (
-        ("rows + insert", "write path", "bare insert"),
-        ("insert only", "write path, insert only", "bare, insert only"),
+        (
+            "the same rows into one table (the issue's measure)",
+            "write path, insert only",
+            "same rows, one table",
+        ),
+        (
+            "insert only, against the events' fields alone",
+            "write path, insert only",
+            "bare, insert only",
+        ),
+        ("rows + insert, against the events' fields alone", "write path", "bare insert"),
     ):
         ratios = [b[0] / w[0] for w, b in zip(results[write], results[plain], strict=True)]
         print(
