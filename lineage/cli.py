@@ -352,7 +352,7 @@ STATUSES = ["open", "acknowledged", "assigned", "resolved", "false_positive"]
 )
 @click.option("--subject", default=None, help="Only this (pseudonymous) subject (needs --reason).")
 @reason_option
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @since_option
 @until_option
 @service_options
@@ -403,7 +403,7 @@ def alerts_cmd(database: str | None, api: str | None, token: str | None, fmt: Fo
 
 
 @query.command("dead-letters")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @service_options
 @format_option
 def dead_letters_cmd(
@@ -416,7 +416,7 @@ def dead_letters_cmd(
 @query.command("access-log")
 @click.option("--subject", default=None, help="Only reads of this subject.")
 @click.option("--token-name", "token_name", default=None, help="Only reads by this token.")
-@click.option("--limit", default=100, show_default=True)
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
 @since_option
 @until_option
 @service_options
