@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS jejak.events_local ON CLUSTER jejak_cluster (
     `ingested_at` DateTime64(3, 'UTC') DEFAULT now64(3),
     INDEX idx_event_id event_id TYPE bloom_filter(0.001) GRANULARITY 4,
     INDEX idx_chain (topic, partition, seq) TYPE minmax GRANULARITY 1,
-    INDEX idx_kind kind TYPE set(16) GRANULARITY 4
+    INDEX idx_kind kind TYPE set(16) GRANULARITY 4,
+    PROJECTION by_recipient (SELECT kind, recipient_id, recipient_kind, purpose, subject_id, count(), countIf(decision = 'violation'), min(occurred_at), max(occurred_at), groupUniqArrayArray(data_categories), groupUniqArray(basis) GROUP BY kind, recipient_id, recipient_kind, purpose, subject_id)
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jejak/events', '{replica}')
 PARTITION BY toYYYYMM(occurred_at)
@@ -140,7 +141,8 @@ CREATE TABLE IF NOT EXISTS jejak.alerts_local ON CLUSTER jejak_cluster (
     `policy_version` LowCardinality(String),
     `summary` String,
     `origin` LowCardinality(String),
-    `raised_at` DateTime64(3, 'UTC')
+    `raised_at` DateTime64(3, 'UTC'),
+    PROJECTION by_reason (SELECT severity, reason, subject_id, count(), min(occurred_at), max(occurred_at) GROUP BY severity, reason, subject_id)
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jejak/alerts', '{replica}')
 ORDER BY (severity, occurred_at, alert_id)
