@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export KAFKA_PORT ?= 9092
 
 .PHONY: demo test install kafka-up kafka-down kafka-status lint typecheck schemas-check \
-        unit integration bench clean
+        unit integration soak bench clean
 
 $(STAMP): pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "jejak needs Python 3.11 or newer; PYTHON=$(PYTHON) is " + sys.version.split()[0])'
@@ -77,6 +77,11 @@ demo: kafka-up
 # removed at the end. BENCH_SCALE=10 adds the 10-million-event store (built
 # once under .jejak/bench); BENCH_RUNS, BENCH_USERS size the runs. The Quix
 # Streams reference installs itself into .jejak/bench-quix-venv from PyPI.
+# `make soak`: the long fault tests (SIGKILL at every point of the batch cycle, at
+# batches 1, 2 and 3, each on its own; more events): tests/integration/test_consumer_faults.py
+soak: install
+	JEJAK_TEST_SOAK=1 $(VENV)/bin/pytest -q tests/integration/test_consumer_faults.py
+
 bench: install
 	@rc=0; \
 	if [ -n "$${JEJAK_BENCH_KAFKA:-}" ]; then bootstrap=$$JEJAK_BENCH_KAFKA; else \

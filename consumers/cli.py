@@ -52,6 +52,13 @@ def topics() -> None:
     help="Run the retention monitor (section F) every this many seconds; 0 = never.",
 )
 @click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=5000,
+    show_default=True,
+    help="Most messages in one batch (one store write, one Kafka transaction).",
+)
+@click.option(
     "--serve/--no-serve",
     default=True,
     show_default=True,
@@ -62,6 +69,7 @@ def consume(
     idle_timeout: float | None,
     sinks: tuple[str, ...],
     retention_every: float,
+    batch_size: int,
     serve: bool,
 ) -> None:
     """Run the lineage consumer: Kafka -> policy verdicts -> ClickHouse, alerts, dead letters.
@@ -87,7 +95,11 @@ def consume(
     interval = retention_every if retention_every > 0 else None
     policies = load_policies(settings.policy.path)
     with build_consumer(
-        settings, policies=policies, sinks=extra, monitor_interval_s=interval
+        settings,
+        policies=policies,
+        sinks=extra,
+        monitor_interval_s=interval,
+        batch_size=batch_size,
     ) as consumer:
         consumer.install_signal_handlers()
         click.echo(

@@ -344,6 +344,14 @@ _GROUP_GONE = frozenset(
 """Errors that say this consumer no longer owns what it wants to commit (KIP-447)."""
 
 
+class _Stuck(Exception):
+    """A librdkafka call did not return within its timeout."""
+
+
+_FENCED = frozenset({"_FENCED", "PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH"})
+"""Fatal producer errors that mean another process took over our transactional id."""
+
+
 class _Every:
     """Lets one log line through per key every ``seconds`` (an outage must not flood the log)."""
 
@@ -405,6 +413,8 @@ class LineageConsumer:
         """Messages per second over the last progress interval."""
         self._progress_at = time.monotonic()
         self._progress_messages = 0
+        instance = config.group_instance_id or uuid.uuid4().hex
+        self._transactional_id = f"jejak-{config.group_id}-{instance}"
         self.kafka_log = KafkaLog(
             f"the lineage consumer of group {config.group_id}",
             str(config.client_config.get("bootstrap.servers", "")),
@@ -455,14 +465,28 @@ class LineageConsumer:
         self.kafka_log.reachable()
         # the idle clock starts once the group has given us partitions: joining a
         # group on a freshly started broker can take longer than any idle timeout
-        if self._assigned_at is None:
-            self._assigned_at = time.monotonic()
+        self._assigned_at = time.monotonic()
         by_topic: dict[str, list[int]] = {}
         for tp in partitions:
             by_topic.setdefault(tp.topic, []).append(tp.partition)
             self.assigned.add((tp.topic, tp.partition))
         for topic, ps in by_topic.items():
             self.assign(topic, ps)
+
+    def _new_consumer(self) -> None:
+        """Replace a consumer librdkafka declared unusable; its partitions' state is dropped."""
+        log.warning("the Kafka consumer failed fatally; starting a new one")
+        for topic in {t for t, _ in self.heads}:
+            self.revoke(topic, [p for t, p in list(self.heads) if t == topic])
+        self.assigned.clear()
+        self.lag = {}
+        old, self._consumer = self._consumer, None
+        try:
+            old.close()
+        except Exception:  # a consumer in a fatal state may refuse to close cleanly
+            log.debug("closing the failed consumer", exc_info=True)
+        self._assigned_at = time.monotonic()
+        self._open()
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         by_topic: dict[str, list[int]] = {}
@@ -490,8 +514,7 @@ class LineageConsumer:
         commit). Without it, each process gets its own; the group's generation,
         sent with the offsets, fences a consumer that lost its partitions.
         """
-        instance = self.config.group_instance_id or uuid.uuid4().hex
-        return f"jejak-{self.config.group_id}-{instance}"
+        return self._transactional_id
 
     def _open(self) -> None:
         from confluent_kafka import Consumer, Producer
@@ -579,7 +602,10 @@ class LineageConsumer:
         except JejakError:
             log.exception("signing the final checkpoints failed; the next start signs them")
         if self._producer is not None:
-            self._producer.flush(30)
+            try:
+                self._producer.flush(30)
+            except Exception:  # a producer in a fatal state has nothing to flush
+                log.debug("flushing the alerts producer failed", exc_info=True)
             self._producer = None
         if self._consumer is not None:
             self._consumer.close()
@@ -619,18 +645,35 @@ class LineageConsumer:
                 num_messages=self.config.batch_size, timeout=self.config.batch_timeout_s
             )
             real = [m for m in msgs if not m.error()]
+            fatal = False
             for m in msgs:
                 if m.error() and self._quiet(f"consume:{m.error().code()}"):
                     log.warning("consumer: %s (repeats are not logged for 30s)", m.error())
+                fatal = fatal or bool(
+                    m.error() and (m.error().fatal() or m.error().name() == "_FATAL")
+                )
+            if fatal:
+                # e.g. FENCED_INSTANCE_ID: after a session timed out in an outage, the
+                # static member's rejoin fences its own old member id, which librdkafka
+                # reports as fatal; a new consumer under the same name takes over
+                self._new_consumer()
+                continue
             if real:
                 self.kafka_log.reachable()
-                last_message = time.monotonic()
                 self.process(real)
+                last_message = time.monotonic()  # a batch held up by an outage is not idle
                 if on_batch is not None:
                     on_batch(self.stats)
             elif idle_timeout_s is not None:
                 now = time.monotonic()
-                if self._assigned_at is not None:
+                if self._assigned_at is not None and not self.assigned:
+                    # had partitions and lost them (an outage, a rebalance): not idle
+                    # until the group gives some back, or gives up as never assigned
+                    if now - self._assigned_at > self.config.assignment_timeout_s:
+                        log.warning("no partitions assigned again within %.0fs", now - started)
+                        self.stats.exit_reason = "unassigned"
+                        break
+                elif self._assigned_at is not None:
                     if now - max(last_message, self._assigned_at) > idle_timeout_s:
                         self.refresh_lag(cached=False)
                         left = self.total_lag()
@@ -981,9 +1024,7 @@ class LineageConsumer:
                 self._produce(items, dead)
                 self._fault_at("after_publish")
                 if offsets:
-                    producer.send_offsets_to_transaction(
-                        offsets, self._consumer.consumer_group_metadata(), 30
-                    )
+                    self._send_offsets(producer, offsets)
                 self._fault_at("before_commit")
                 self._commit_transaction()
                 self.kafka_log.reachable()
@@ -993,14 +1034,31 @@ class LineageConsumer:
                         time.monotonic() - since,
                     )
                 return True
+            except _Stuck as exc:
+                # librdkafka #5456/#5511: the call outlived its timeout; a new producer
+                # with the same transactional id fences the stuck one and aborts its
+                # transaction, and the batch is tried again
+                log.warning("%s; replacing the alerts producer", exc)
+                self.stats.publish_retries += 1
+                self._producer = None
+                self._open()
+                producer = self._producer
+                continue
             except KafkaException as exc:
                 err = exc.args[0]
-                if err.fatal():
+                if err.fatal() and err.name() in _FENCED:
                     raise BrokerError(
-                        f"the alerts producer cannot go on ({err.str()}): another consumer "
+                        f"the alerts producer was fenced ({err.str()}): another consumer "
                         "with the same group.instance.id is running?"
                     ) from None
-                self._abort()
+                if err.fatal():
+                    # e.g. a transaction the restarted coordinator no longer knows: a new
+                    # producer with the same transactional id aborts it and goes on
+                    log.warning("alerts producer: %s; starting a new one", err.str())
+                    self._new_producer()
+                    producer = self._producer
+                else:
+                    self._abort()
                 gone = err.name() in _GROUP_GONE
                 if gone or self._stop.is_set():
                     log.warning("batch not committed (%s); it will be read again", err.str())
@@ -1017,6 +1075,46 @@ class LineageConsumer:
                     )
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def _send_offsets(self, producer: Any, offsets: list[Any]) -> None:
+        """Send the batch's offsets into the transaction, with a timeout that holds.
+
+        The produced messages are flushed first: the broker answering is checked
+        right before, because librdkafka can block in
+        ``send_offsets_to_transaction`` past its timeout, and after the broker
+        is back, when the coordinator went away during the call (librdkafka
+        issues #5456, #5511). The call runs in a thread of its own; if it does
+        not return in time, :class:`_Stuck` makes the caller replace the producer.
+        """
+        from confluent_kafka import KafkaError, KafkaException
+
+        if producer.flush(10) > 0:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "broker not answering"))
+        metadata = self._consumer.consumer_group_metadata()
+        box: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                producer.send_offsets_to_transaction(offsets, metadata, 30)
+            except BaseException as exc:
+                box.append(exc)
+
+        thread = threading.Thread(target=call, name="jejak-send-offsets", daemon=True)
+        thread.start()
+        thread.join(45)
+        if thread.is_alive():
+            raise _Stuck("sending the offsets into the transaction took over 45s")
+        if box:
+            raise box[0]
+
+    def _new_producer(self) -> None:
+        old, self._producer = self._producer, None
+        try:
+            old.purge()
+        except Exception:  # a producer in a fatal state may refuse even this
+            log.debug("purging the old alerts producer failed", exc_info=True)
+        del old
+        self._open()
 
     def _commit_transaction(self) -> None:
         """Commit; a retriable error (a timeout, the broker away) is retried as is."""
@@ -1046,8 +1144,11 @@ class LineageConsumer:
                 return
             except KafkaException as exc:
                 err = exc.args[0]
-                if err.fatal():
+                if err.fatal() and err.name() in _FENCED:
                     raise BrokerError(f"aborting a transaction: {err.str()}") from None
+                if err.fatal():  # a new producer with our transactional id aborts it
+                    self._new_producer()
+                    return
                 if not err.retriable() or self._stop.is_set():
                     return  # nothing to abort (no transaction begun), or we are going
                 time.sleep(delay)
