@@ -12,13 +12,14 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 from pipeline_support import events, make_settings, produce
 
 from jejak.consumers.pipeline import build_consumer
 from jejak.consumers.topics import ensure_topics
-from jejak.consumers.worker import LineageConsumer
+from jejak.consumers.worker import ConsumerStats, LineageConsumer
 from jejak.lineage.store import connect
 from jejak.lineage.store import queries as q
 from jejak.lineage.store.checkpoints import open_checkpointer
@@ -36,9 +37,13 @@ def _verdicts(settings: Settings) -> dict[str, tuple[str, str, tuple[str, ...]]]
     }
 
 
-def _run(consumer: LineageConsumer, errors: list[BaseException]) -> None:
+def _run(
+    consumer: LineageConsumer,
+    errors: list[BaseException],
+    on_batch: Callable[[ConsumerStats], None] | None = None,
+) -> None:
     try:
-        consumer.run(idle_timeout_s=4)
+        consumer.run(idle_timeout_s=4, on_batch=on_batch)
     except BaseException as exc:  # the test thread reports it
         errors.append(exc)
 
@@ -69,7 +74,14 @@ def test_a_rebalance_mid_stream_gives_the_verdicts_of_a_single_consumer(
     errors: list[BaseException] = []
     first = build_consumer(two, store=store, batch_size=50)
     second = build_consumer(two, store=store, batch_size=50)
-    a = threading.Thread(target=_run, args=(first, errors))
+
+    def pace(stats: ConsumerStats) -> None:
+        # past a third, the first consumer slows down until the second has partitions,
+        # so the hand-over happens mid-stream however long the group takes to rebalance
+        if stats.messages >= len(stream) // 3 and not second.assigned:
+            time.sleep(0.25)
+
+    a = threading.Thread(target=_run, args=(first, errors, pace))
     a.start()
     deadline = time.monotonic() + 60
     while first.stats.messages < len(stream) // 3 and time.monotonic() < deadline:
