@@ -99,3 +99,31 @@ def test_metrics_and_readiness_of_a_running_consumer(
         consumer.close()
         http.close()
         server.stop()
+
+
+def test_an_idle_timeout_without_partitions_is_not_a_clean_exit(
+    kafka_bootstrap: str, clickhouse_dsn: str
+) -> None:
+    """One partition, two consumers: the one the group gives nothing says so (exit 2)."""
+    from jejak.consumers.cli import EXIT_CODES
+
+    run = uuid.uuid4().hex[:8]
+    settings = make_settings(kafka_bootstrap, clickhouse_dsn, f"idle_{run}", run=run, partitions=1)
+    ensure_topics(settings.kafka)
+    produce(kafka_bootstrap, settings.kafka.topic, events(users=5, seed=2))
+    store = connect(settings.store)
+    owner = build_consumer(settings, store=store, batch_size=10)
+    thread = threading.Thread(target=owner.run, kwargs={"idle_timeout_s": 30})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not owner.assigned and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with build_consumer(settings, store=store, assignment_timeout_s=5) as idle:
+            stats = idle.run(idle_timeout_s=2)
+        assert stats.exit_reason == "unassigned" and stats.messages == 0
+        assert EXIT_CODES[stats.exit_reason] == 2
+    finally:
+        owner.stop()
+        thread.join(30)
+        owner.close()
