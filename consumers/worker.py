@@ -898,6 +898,11 @@ class LineageConsumer:
                 head.next_seq, head.last_offset, head.prev_hash, head.tree = seq, offset, prev, tree
             raise
         self._fault_at("after_write")
+        # what the store now holds counts even if the commit below does not happen: the
+        # batch is then read again, and these events come back as replayed
+        self.stats.events += len(batch.events)
+        for decision, n in decisions.items():
+            self.stats.decisions[decision] = self.stats.decisions.get(decision, 0) + n
         again = alerts_of_events(self.store, replayed) if replayed else []
         alerts = [*again, *batch.alerts]
         if not self._transact(alerts, dead, msgs):
@@ -909,14 +914,11 @@ class LineageConsumer:
         self._send_to_sinks(alerts)
         s = self.stats
         s.messages += len(msgs)
-        s.events += len(batch.events)
         s.replayed += len(replayed)
         s.dead_letters += len(dead)
         s.alerts += len(alerts)
         s.batches += 1
         self.last_batch_at = time.monotonic()
-        for decision, n in decisions.items():
-            s.decisions[decision] = s.decisions.get(decision, 0) + n
         for alert in alerts:
             s.alerts_by_reason[alert.reason] = s.alerts_by_reason.get(alert.reason, 0) + 1
         for d in dead:
