@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from jejak.cli_options import json_objects
 from jejak.settings import Settings
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ def topics() -> None:
     "--sink",
     "sinks",
     multiple=True,
+    callback=json_objects,
     help='Extra alert sink as JSON, e.g. \'{"kind": "webhook", "url": "https://..."}\' or \'{"kind": "log"}\'.',
 )
 @click.option(
@@ -67,7 +69,7 @@ def topics() -> None:
 def consume(
     max_messages: int | None,
     idle_timeout: float | None,
-    sinks: tuple[str, ...],
+    sinks: list[dict[str, object]],
     retention_every: float,
     batch_size: int,
     serve: bool,
@@ -91,7 +93,7 @@ def consume(
 
     settings = Settings.from_env()
     ensure_topics(settings.kafka)
-    extra = [make_sink(json.loads(spec)) for spec in sinks]
+    extra = [make_sink(spec) for spec in sinks]
     interval = retention_every if retention_every > 0 else None
     policies = load_policies(settings.policy.path)
     with build_consumer(
@@ -135,17 +137,13 @@ EXIT_CODES = {"unassigned": 2, "lag": 3}
 def _serve(consumer: LineageConsumer, policies: PolicySet, settings: Settings) -> ApiServer | None:
     """The workspace API in this process: with chDB, the only one that can open the store.
 
-    The request monitor (overdue data-subject requests) runs with the
-    consumer's own monitor, so its alerts are published and sent to the sinks
-    like the retention monitor's.
+    The request monitor (overdue data-subject requests) is the consumer's own
+    (``build_consumer``), served or not.
     """
     from jejak.lineage.api import ApiServer
     from jejak.lineage.workspace.operations import Workspace
 
     workspace = Workspace(consumer.store, policies, checkpointer=consumer.checkpointer)
-    monitor = consumer.monitor
-    if monitor is not None:
-        consumer.monitor = lambda: [*monitor(), *workspace.check_requests()]
     from jejak.consumers.ops import routes
 
     ops = routes(consumer, max_lag=settings.consumer.ready_max_lag)

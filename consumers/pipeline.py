@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from jejak.consumers.worker import AlertSink, ConsumerConfig, LineageConsumer
@@ -16,7 +17,7 @@ from jejak.lineage.policy.explain import describe
 from jejak.lineage.store import Store, connect, migrate
 from jejak.lineage.store.checkpoints import open_checkpointer
 from jejak.schemas.codec import Codec
-from jejak.schemas.models import Event
+from jejak.schemas.models import Event, TimeWindow
 from jejak.schemas.pseudonym import check_key
 from jejak.settings import ConsumerSettings, KafkaSettings, Settings
 
@@ -86,8 +87,17 @@ def build_consumer(
         sinks=sinks,
         checkpointer=checkpointer,
     )
-    # the retention monitor judges only the partitions this consumer has caught up with
-    consumer.monitor = lambda: retention.monitor(
-        store, policies, checkpointer, partitions=consumer.caught_up()
-    )
+    consumer.window = TimeWindow.from_settings(settings.events)
+    # the monitors: retention (judging only the partitions this consumer has
+    # caught up with) and overdue data-subject requests; their alerts are
+    # journalled, published and sent to the sinks
+    from jejak.lineage.workspace.requests import raise_overdue
+
+    def monitor() -> list[Any]:
+        found: list[Any] = retention.monitor(
+            store, policies, checkpointer, partitions=consumer.caught_up()
+        )
+        return [*found, *raise_overdue(store, policies, datetime.now(UTC), checkpointer)]
+
+    consumer.monitor = monitor
     return consumer

@@ -73,7 +73,7 @@ from jejak.lineage.store.client import Store
 from jejak.lineage.store.queries import alerts_of_events, consent_ledger, stored_event_ids
 from jejak.lineage.store.writer import AlertRow, Batch, Origin, VerdictLike, write_batch
 from jejak.schemas.codec import RegistryUnavailable
-from jejak.schemas.models import Disclosure, Event, Use
+from jejak.schemas.models import Disclosure, Event, TimeWindow, Use
 from jejak.schemas.pseudonym import is_pseudonym
 
 log = logging.getLogger(__name__)
@@ -237,9 +237,16 @@ NOT_PSEUDONYMOUS = "not_pseudonymous"
 
 
 def decode_message(
-    decoder: Decoder, msg: Any, *, retry_for_s: float = 300.0
+    decoder: Decoder,
+    msg: Any,
+    *,
+    retry_for_s: float = 300.0,
+    window: TimeWindow | None = None,
 ) -> Decoded | Undecodable:
     """A Kafka message as a decoded event, or as an undecodable one with why.
+
+    An event whose ``occurred_at`` is outside ``window`` (the accepted time
+    window, ``JEJAK_EVENTS__*``) is invalid input, dead-lettered as such.
 
     An unreachable schema registry says nothing about the message: decoding is
     retried with backoff, and if the registry stays away the error propagates
@@ -266,6 +273,8 @@ def decode_message(
                     None,
                     headers,
                 )
+            if window is not None:
+                window.check(event)
             return Decoded(event, origin)
         except RegistryUnavailable:
             if time.monotonic() > deadline:
@@ -392,6 +401,8 @@ class LineageConsumer:
         self.summary = summary
         self.sinks = list(sinks)
         self.checkpointer = checkpointer
+        self.window: TimeWindow | None = None
+        """The accepted ``occurred_at`` window; outside it an event is dead-lettered."""
         self.fault = Fault.parse(config.fault) if config.fault else None
         self.stats = ConsumerStats()
         self._stop = threading.Event()
@@ -856,7 +867,7 @@ class LineageConsumer:
         decoded: list[Decoded] = []
         replayed: list[str] = []
         for msg in msgs:
-            item = decode_message(self.decoder, msg)
+            item = decode_message(self.decoder, msg, window=self.window)
             if isinstance(item, Undecodable):
                 dead.append(item)
             elif item.origin.offset <= self._head(item.origin).last_offset:

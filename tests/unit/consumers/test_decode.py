@@ -113,3 +113,17 @@ def test_an_e_mail_address_in_a_free_text_field_is_dead_lettered_without_the_mes
     assert item.reason == "personal_data"
     assert item.key is None and item.value is None
     assert "canary" not in item.detail and "trace_id" in item.detail
+
+
+def test_an_event_outside_the_accepted_time_window_is_dead_lettered_as_invalid() -> None:
+    from datetime import UTC, datetime
+
+    from jejak.schemas.models import TimeWindow
+
+    payload = Codec().encode(EVENT)  # occurred 2026-05-01
+    late = TimeWindow(earliest=datetime(2026, 6, 1, tzinfo=UTC))
+    item = decode_message(Codec(), Msg(payload), window=late)
+    assert isinstance(item, Undecodable)
+    assert item.reason == "InvalidEvent" and "occurred_at" in item.detail
+    assert item.value == payload  # nothing personal in it: kept for repair
+    assert isinstance(decode_message(Codec(), Msg(payload), window=TimeWindow()), Decoded)
