@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jejak.lineage.policy.taxonomy import within
+from jejak.lineage.store import workspace
 from jejak.lineage.store.client import Store
+from jejak.lineage.store.workspace import SEVERITY_ORDER_SQL
 from jejak.lineage.store.writer import AlertRow
 from jejak.schemas.models import format_timestamp
 
@@ -341,26 +343,20 @@ def violations(
     until: datetime | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """Alerts (one per violation), newest first, filtered."""
-    where, params = _window(since, until)
-    if reason:
-        where += " AND has(reasons, {reason:String})"
-        params["reason"] = reason
-    if severity:
-        where += " AND severity = {severity:String}"
-        params["severity"] = severity
-    if subject_id:
-        where += " AND subject_id = {s:String}"
-        params["s"] = subject_id
-    params["limit"] = int(limit)
-    return _rows(
+    """Alerts (one per violation), most severe first, then newest: the workspace's listing.
+
+    One listing of alerts (:func:`jejak.lineage.store.workspace.alerts`, which
+    adds each alert's triage status); this keeps the monitor's and the demo's
+    calls short.
+    """
+    return workspace.alerts(
         store,
-        "SELECT alert_id, severity, reason, reasons, event_id, subject_id, kind, occurred_at, "
-        "categories, purpose, recipient_id, recipient_kind, policy_version, summary "
-        "FROM {db}.alerts WHERE 1" + where + " "
-        "ORDER BY multiIf(severity = 'critical', 0, severity = 'high', 1, "
-        "severity = 'medium', 2, 3), occurred_at DESC LIMIT {limit:UInt32}",
-        params,
+        reason=reason,
+        severity=severity,
+        subject_id=subject_id,
+        since=since,
+        until=until,
+        limit=limit,
     )
 
 
@@ -372,9 +368,7 @@ def alert_summary(store: Store) -> list[dict[str, Any]]:
         "min(f) AS first_at, max(l) AS last_at "
         "FROM (SELECT severity, reason, subject_id, count() AS n, min(occurred_at) AS f, "
         "max(occurred_at) AS l FROM {db}.alerts GROUP BY severity, reason, subject_id) "
-        "GROUP BY severity, reason "
-        "ORDER BY multiIf(severity = 'critical', 0, severity = 'high', 1, "
-        "severity = 'medium', 2, 3), alerts DESC",
+        f"GROUP BY severity, reason ORDER BY {SEVERITY_ORDER_SQL}, alerts DESC",
     )
 
 
