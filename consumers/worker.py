@@ -47,6 +47,7 @@ message is dead-lettered as ``not_pseudonymous`` without its key and value
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -330,6 +331,9 @@ class ConsumerConfig:
     # chDB pays ~15 ms per insert whatever its size, six inserts a batch: big batches
     batch_size: int = 5000
     batch_timeout_s: float = 0.5
+    # a light stream (the last poll returned less than a batch) is polled with this
+    # short window instead, so its events do not wait ``batch_timeout_s`` for company
+    light_timeout_s: float = 0.02
     store_retry_limit_s: float = 300.0
     assignment_timeout_s: float = 60.0
     # how often the monitor (retention, section F) runs; None = never
@@ -351,6 +355,41 @@ _GROUP_GONE = frozenset(
     }
 )
 """Errors that say this consumer no longer owns what it wants to commit (KIP-447)."""
+
+
+GC_THRESHOLDS = (200_000, 100, 100)
+"""Generation thresholds while a consumer runs: a batch makes many short-lived objects per
+event, nearly all gone by the next batch, and the default (700, 10, 10) collected every
+few events (issue 10: GC was a third of the consumer's CPU; bench/RESULTS.md has figures)."""
+
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_saved: tuple[int, int, int] | None = None
+
+
+def _gc_for_batches() -> None:
+    """Freeze what start-up built (modules, schemas, policies, state) and collect less often.
+
+    The frozen objects are never scanned again; process-wide, so counted: the
+    last consumer to finish restores the thresholds it found.
+    """
+    global _gc_users, _gc_saved
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_saved = gc.get_threshold()
+            gc.freeze()
+            gc.set_threshold(*GC_THRESHOLDS)
+        _gc_users += 1
+
+
+def _gc_restore() -> None:
+    global _gc_users, _gc_saved
+    with _gc_lock:
+        _gc_users -= 1
+        if _gc_users == 0 and _gc_saved is not None:
+            gc.set_threshold(*_gc_saved)
+            gc.unfreeze()
+            _gc_saved = None
 
 
 class _Stuck(Exception):
@@ -411,6 +450,7 @@ class LineageConsumer:
         self._delivery_errors: list[str] = []
         self._assigned_at: float | None = None
         self._quiet = _Every(30.0)
+        self._gc_tuned = False
         self.heads: dict[tuple[str, int], LogHead] = {}
         self._subjects: dict[tuple[str, int], set[str]] = {}
         self.assigned: set[tuple[str, int]] = set()
@@ -608,6 +648,9 @@ class LineageConsumer:
         return n
 
     def close(self) -> None:
+        if self._gc_tuned:
+            self._gc_tuned = False
+            _gc_restore()
         try:
             self.sign_checkpoints()
         except JejakError:
@@ -651,10 +694,15 @@ class LineageConsumer:
         started = last_message = time.monotonic()
         self.stats.exit_reason = "stopped"
         lag_checked = probed = 0.0
+        light = False
         while not self._stop.is_set():
+            # heavy stream: full batches (chDB and the transaction cost per batch, not per
+            # event); light: what arrived within a short window, for the alerts' latency
             msgs = self._consumer.consume(
-                num_messages=self.config.batch_size, timeout=self.config.batch_timeout_s
+                num_messages=self.config.batch_size,
+                timeout=self.config.light_timeout_s if light else self.config.batch_timeout_s,
             )
+            light = len(msgs) < self.config.batch_size
             real = [m for m in msgs if not m.error()]
             fatal = False
             for m in msgs:
@@ -671,6 +719,10 @@ class LineageConsumer:
                 continue
             if real:
                 self.kafka_log.reachable()
+                # start-up is done (partitions assigned, their state loaded): tune the GC
+                if not self._gc_tuned and self.assigned:
+                    self._gc_tuned = True
+                    _gc_for_batches()
                 self.process(real)
                 last_message = time.monotonic()  # a batch held up by an outage is not idle
                 if on_batch is not None:
