@@ -534,9 +534,6 @@ VIEWS: tuple[View, ...] = (
 WRITTEN: tuple[Table, ...] = (EVENTS, JOURNAL, CHECKPOINTS, DEAD_LETTERS, MIGRATIONS)
 DERIVED: tuple[Table, ...] = (CONSENTS, ALERTS, DAILY)
 TABLES: tuple[Table, ...] = WRITTEN + DERIVED
-BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
-SUBJECT_TABLES = ("events", "journal", "consents", "alerts")
-"""Tables whose rows name a data subject (what erasure must reach)."""
 
 
 def _engine(table: Table, database: str, cluster: str | None) -> str:
