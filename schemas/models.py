@@ -135,6 +135,8 @@ def personal_identifier(value: str) -> str | None:
     if _NUMBER_GATE.search(value) is None:
         return None
     if "-" in value:
+        if len(value) == 36 and _UUID.fullmatch(value):
+            return None  # a UUID alone (an event id): the substitution below leaves "x"
         value = _UUID.sub("x", value)
     for match in _NUMBER.finditer(value):
         rule = _number_rule(match.group())
@@ -193,15 +195,17 @@ def _timestamp_form(value: Any) -> Any:
 def _utc_millis(value: datetime) -> datetime:
     """Timestamps are UTC, carried to the millisecond (Avro ``timestamp-millis``), and
     within what the store can hold."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("must carry a time zone (for example a trailing 'Z')")
-    try:
-        value = value.astimezone(UTC)
-    except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
-        raise ValueError("is outside the years 1 to 9999 once converted to UTC") from exc
+    if value.tzinfo is not UTC:  # (a decoded event's time is UTC already: a hot path)
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("must carry a time zone (for example a trailing 'Z')")
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+            raise ValueError("is outside the years 1 to 9999 once converted to UTC") from exc
     if not STORABLE_FROM <= value < STORABLE_UNTIL:
         raise ValueError("is outside the years 1900 to 2299, which the store can hold")
-    return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
+    micros = value.microsecond % 1000
+    return value.replace(microsecond=value.microsecond - micros) if micros else value
 
 
 @dataclass(frozen=True, slots=True)
