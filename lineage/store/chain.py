@@ -11,7 +11,8 @@ the last Kafka offset written, the last ``row_hash`` and the compact range of
 the Merkle tree (O(log n) hashes). A head is read back from the store when a
 partition is assigned (:func:`load_heads`): the last checkpoint's compact
 range plus the leaves written after it, so the work is bounded by the
-checkpoint interval, not by the history.
+checkpoint interval, not by the history; two queries for all the partitions
+assigned at once.
 
 Rows are appended deterministically: the same messages produce byte-identical
 rows, and messages at or below a head's offset (a batch Kafka delivers again
@@ -21,7 +22,7 @@ after a crash between the write and the commit) are not written again.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,56 +100,71 @@ EVENT_CHAINER = RowChainer(EVENTS)
 JOURNAL_CHAINER = RowChainer(JOURNAL)
 
 
-def _restore(store: Store, table: Table, log: str, where: str, params: dict[str, Any]) -> LogHead:
-    """A log's head from its last checkpoint's compact range and the leaves after it."""
+def _restore(
+    store: Store,
+    table: Table,
+    logs: Mapping[int, str],
+    key: str,
+    where: str,
+    params: dict[str, Any],
+) -> dict[int, LogHead]:
+    """Heads of several logs of ``table``: each one's last checkpoint and the leaves after it.
+
+    Two queries, whatever the number of logs: the newest checkpoint of each,
+    then the rows from each one's last checkpointed row on (``key`` tells the
+    logs apart in ``table``), so a consumer assigned many partitions does not
+    pay a round trip, and a scan, per partition. The rows' ``seq`` bounds are
+    literals, so the chain index skips the granules of older rows.
+    """
     from jejak.lineage.store.canonical import leaf_hash_sql
 
-    head = LogHead(log)
-    cps = store.query(
-        "SELECT tree_size, frontier FROM {db}.checkpoints WHERE log = {log:String} "
-        "ORDER BY tree_size DESC LIMIT 1",
-        {"log": log},
-    )
-    if cps:
+    heads = {k: LogHead(name) for k, name in logs.items()}
+    if not heads:
+        return heads
+    by_log = {head.log: head for head in heads.values()}
+    for cp in store.query(
+        "SELECT log, max(tree_size) AS size, argMax(frontier, tree_size) AS frontier "
+        "FROM {db}.checkpoints WHERE log IN {logs:Array(String)} GROUP BY log",
+        {"logs": list(by_log)},
+    ):
+        head = by_log[cp["log"]]
         head.tree = CompactRange.restore(
-            int(cps[0]["tree_size"]), [bytes.fromhex(h) for h in cps[0]["frontier"]]
+            int(cp["size"]), [bytes.fromhex(h) for h in cp["frontier"]]
         )
-        head.signed_size = int(cps[0]["tree_size"])
-    rows = store.query(
-        f"SELECT seq, {leaf_hash_sql(table)} AS leaf, row_hash, "
-        f"{'offset' if table is EVENTS else 'toInt64(-1)'} AS off "
-        f"FROM {{db}}.{table.name} WHERE {where} AND seq >= {{from:UInt64}} "
-        "ORDER BY seq LIMIT 1 BY seq",
-        {**params, "from": head.tree.size},
+        head.signed_size = int(cp["size"])
+    # from the last signed row on (it is the last row when nothing came after it)
+    since = " OR ".join(
+        f"({key} = {int(k)} AND seq >= {max(head.tree.size - 1, 0)})" for k, head in heads.items()
     )
-    for r in rows:
-        head.tree.append(bytes.fromhex(r["leaf"]))
-    if head.tree.size:
-        last = store.query(
-            f"SELECT seq, row_hash, {'offset' if table is EVENTS else 'toInt64(-1)'} AS off "
-            f"FROM {{db}}.{table.name} WHERE {where} ORDER BY seq DESC LIMIT 1",
-            params,
-        )
-        if last:
-            head.next_seq = int(last[0]["seq"]) + 1
-            head.prev_hash = bytes(last[0]["row_hash"])
-            head.last_offset = int(last[0]["off"])
-    return head
+    columns = store.query_columns(
+        f"SELECT {key} AS k, seq, {leaf_hash_sql(table)} AS leaf, row_hash, "
+        f"{'offset' if table is EVENTS else 'toInt64(-1)'} AS off "
+        f"FROM {{db}}.{table.name} WHERE {where} AND ({since}) "
+        "ORDER BY k, seq LIMIT 1 BY k, seq",
+        params,
+        width=5,
+    )
+    for k, seq, leaf, row_hash, off in zip(*columns, strict=True):
+        head = heads[int(k)]
+        if seq >= head.tree.size:
+            head.tree.append(bytes.fromhex(leaf))
+        head.next_seq = int(seq) + 1
+        head.prev_hash = bytes(row_hash)
+        head.last_offset = int(off)
+    return heads
 
 
 def load_heads(store: Store, topic: str, partitions: Iterable[int]) -> dict[int, LogHead]:
     """The heads of the events logs of these partitions, as the store holds them."""
-    return {
-        p: _restore(
-            store,
-            EVENTS,
-            events_log(topic, p),
-            "topic = {topic:String} AND partition = {p:Int32}",
-            {"topic": topic, "p": p},
-        )
-        for p in partitions
-    }
+    return _restore(
+        store,
+        EVENTS,
+        {p: events_log(topic, p) for p in partitions},
+        "partition",
+        "topic = {topic:String}",
+        {"topic": topic},
+    )
 
 
 def load_journal_head(store: Store) -> LogHead:
-    return _restore(store, JOURNAL, JOURNAL_LOG, "1", {})
+    return _restore(store, JOURNAL, {0: JOURNAL_LOG}, "0", "1", {})[0]
