@@ -1,10 +1,11 @@
 """Two consumers, one store, a rebalance mid-stream: verdicts as one consumer gives them.
 
 A partition handed over in a rebalance carries its subjects' consent state
-only through the store: its new owner reads the partition's chain head and
-consent ledger when the group assigns it. If it judged with what it held
-before (nothing, or a stale copy), disclosures after the hand-over would get
-other verdicts than in a run with a single consumer, which is the reference.
+only through the store: its new owner reads the partition's chain head when
+the group assigns it, and each subject's consent ledger when it first meets
+them. If it judged with what it held before (nothing, or a stale copy),
+disclosures after the hand-over would get other verdicts than in a run with a
+single consumer, which is the reference.
 """
 
 from __future__ import annotations
