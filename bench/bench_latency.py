@@ -7,11 +7,16 @@ reads the alerts topic, timing each alert from the produce call of its event
 to the alert's arrival: p50 / p95 / p99 over every alert, per run.
 
 **Start-up** (``--startup 1000000 10000000``): the consumer started against a
-store of that many events (``bench.bench_queries`` builds and keeps them),
-reading a fresh topic named ``bench`` whose partitions continue the stored
-chains; timed from the start of the process's consumer construction to the
-first batch written (``on_batch``), which includes loading the consent ledger
-of the assigned partitions and the chain heads.
+store of that many events (``bench.bench_queries`` builds and keeps them, with
+every log's head signed), reading a fresh topic named ``bench`` whose
+partitions continue the stored chains; timed from the start of the process's
+consumer construction to the first batch written (``on_batch``), which
+includes opening the store, reading the chain heads and the consent ledgers of
+the batch's subjects. Before each run a short child puts the stored heads at
+Kafka offset -1 (the previous run's rows are then history too) and names
+subjects the store holds: each run's 2,000 events (a new simulated day, new
+event ids) are theirs, so the ledgers read are real ones. Reported: wall clock
+and the consumer process's CPU seconds at its first batch.
 
 Needs a broker: ``--bootstrap`` (default ``$JEJAK_BENCH_KAFKA`` or 127.0.0.1:9092).
 """
@@ -58,20 +63,52 @@ def consumer_child(args: argparse.Namespace) -> dict[str, Any]:
     settings = _settings(args.bootstrap, args.topic, args.group, args.dsn, args.database)
     ensure_topics(settings.kafka)
     policies = load_policies()
-    first: list[float] = []
-    t0 = time.perf_counter()
+    first: list[tuple[float, float]] = []
+    t0, c0 = time.perf_counter(), time.process_time()
     store = connect(settings.store)
     with build_consumer(settings, store=store, policies=policies) as consumer:
         stats = consumer.run(
             max_messages=args.messages,
             idle_timeout_s=args.idle,
-            on_batch=lambda _s: first or first.append(time.perf_counter()),
+            on_batch=lambda _s: first or first.append((time.perf_counter(), time.process_time())),
         )
     return {
         "messages": stats.messages,
         "alerts": stats.alerts,
-        "first_batch_s": (first[0] - t0) if first else None,
+        "first_batch_s": (first[0][0] - t0) if first else None,
+        "first_batch_cpu_s": (first[0][1] - c0) if first else None,
     }
+
+
+def prepare_child(events: int) -> dict[str, Any]:
+    """Make the stored chains continue at offset 0 of a new topic; name stored subjects."""
+    from bench.bench_queries import build, head_offsets, open_store
+
+    store = open_store(events)
+    build(store, events, log=lambda line: print(line, file=sys.stderr))
+    head_offsets(store)
+    subjects = store.query_columns(
+        "SELECT DISTINCT subject_id FROM {db}.bench_seed WHERE subject_id != '' ORDER BY 1",
+        width=1,
+    )[0]
+    store.close()
+    return {"subjects": list(subjects)}
+
+
+def continuing_payloads(subjects: list[str], fresh: int, seed: int) -> list[tuple[bytes, bytes]]:
+    """A simulated day whose users are these stored subjects (in pseudonym form)."""
+    from jejak.producers.simulate import simulate
+    from jejak.schemas.codec import Codec
+
+    codec = Codec()
+    events = simulate(users=max(50, fresh // 13), days=1, seed=seed, violation_rate=0.03).events
+    who: dict[str, str] = {}
+    out = []
+    for e in events[:fresh]:
+        sid = who.setdefault(e.subject_id, subjects[len(who) % len(subjects)])
+        e = e.model_copy(update={"subject_id": sid})
+        out.append((sid.encode(), codec.encode(e)))
+    return out
 
 
 def _stable(bootstrap: str, group: str, timeout: float = 60) -> None:
@@ -187,12 +224,16 @@ def latency_run(bootstrap: str, rate: int, users: int, folder: Path) -> dict[str
 
 def startup_run(bootstrap: str, events: int, fresh: int = 2000) -> dict[str, Any]:
     """The consumer against a stored history of ``events``, on a fresh topic ``bench``."""
+    import random
+
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient
 
-    from bench.bench_consume import create_topic, simulated_payloads
+    from bench.bench_consume import create_topic
     from bench.bench_queries import ROOT, database_for
 
+    prep = [sys.executable, "-m", "bench.bench_latency", "--prepare", str(events)]
+    subjects = _result(_child(prep))["subjects"]
     admin = AdminClient({"bootstrap.servers": bootstrap})
     if "bench" in admin.list_topics(timeout=10).topics:
         for future in admin.delete_topics(["bench"]).values():
@@ -200,14 +241,15 @@ def startup_run(bootstrap: str, events: int, fresh: int = 2000) -> dict[str, Any
         time.sleep(2)
     create_topic(bootstrap, "bench")
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
-    for key, value in simulated_payloads(max(50, fresh // 13), seed=97)[:fresh]:
+    payloads = continuing_payloads(subjects, fresh, random.randrange(1 << 30))
+    for key, value in payloads:  # a simulated day can be a little short of ``fresh``
         producer.produce("bench", key=key, value=value)
     producer.flush(30)
     db = database_for(events)
     cmd = [sys.executable, "-m", "bench.bench_latency", "--child", "--bootstrap", bootstrap]
     cmd += ["--topic", "bench", "--group", f"startup-{uuid.uuid4().hex[:8]}"]
     cmd += ["--dsn", f"chdb://{ROOT.resolve()}/chdb-{db}", "--database", db]
-    cmd += ["--messages", str(fresh), "--idle", "90"]
+    cmd += ["--messages", str(len(payloads)), "--idle", "90"]
     return _result(_child(cmd))
 
 
@@ -222,11 +264,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--startup", type=int, nargs="*", default=[])
     parser.add_argument("--json", type=Path)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", type=int, help=argparse.SUPPRESS)
     for hidden in ("--topic", "--group", "--dsn", "--database"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     parser.add_argument("--messages", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--idle", type=float, default=15, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.prepare:
+        print(json.dumps(prepare_child(args.prepare)), flush=True)
+        return {}
     if args.child:
         print(json.dumps(consumer_child(args)), flush=True)
         return {}
@@ -248,9 +294,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for r in range(args.runs or 1):
             res = startup_run(args.bootstrap, n)
             out["startup"].setdefault(str(n), []).append(res)
-            first = res["first_batch_s"]
-            shown = "no batch" if first is None else f"{first:.2f} s"
+            first, cpu = res["first_batch_s"], res["first_batch_cpu_s"]
+            shown = "no batch" if first is None else f"{first:.2f} s ({cpu:.2f} CPU-s)"
             print(f"  start-up at {n:,} stored events, run {r + 1}: first batch {shown}")
+    for n, runs in out["startup"].items():
+        firsts = [r["first_batch_s"] for r in runs if r["first_batch_s"] is not None]
+        if firsts:
+            print(
+                f"start-up at {int(n):,}: median {statistics.median(firsts):.2f} s "
+                f"(min {min(firsts):.2f}, max {max(firsts):.2f}), "
+                f"{len(runs) - len(firsts)} run(s) without a batch"
+            )
     if out["latency"]:
         for key in ("p50_ms", "p95_ms", "p99_ms"):
             values = [x[key] for x in out["latency"]]
