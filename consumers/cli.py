@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from jejak.consumers.worker import LineageConsumer
     from jejak.lineage.api import ApiServer
     from jejak.lineage.policy import PolicySet
+    from jejak.lineage.store import Store
+    from jejak.lineage.store.checkpoints import Checkpointer
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,13 @@ def topics() -> None:
     show_default=True,
     help="Serve the workspace API and web page from this process [JEJAK_API__*].",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Consumer processes sharing the group's partitions; this process holds the store "
+    "and serves it to them [JEJAK_CONSUMER__WORKERS, default 1].",
+)
 def consume(
     max_messages: int | None,
     idle_timeout: float | None,
@@ -73,6 +82,7 @@ def consume(
     retention_every: float,
     batch_size: int,
     serve: bool,
+    workers: int | None,
 ) -> None:
     """Run the lineage consumer: Kafka -> policy verdicts -> ClickHouse, alerts, dead letters.
 
@@ -83,8 +93,13 @@ def consume(
     seconds a progress line (rate, lag, totals) goes to stderr; /metrics and
     /readyz are served with the workspace API (docs/operations.md).
 
+    With --workers N (N > 1), N worker processes consume and this process
+    holds the store, serves it to them and serves the API (without /metrics
+    and /readyz); --max-messages counts all workers' messages.
+
     Exit status: 0 when stopped or caught up, 2 when the group never assigned
-    a partition, 3 when --idle-timeout stopped it with messages left behind.
+    a partition, 3 when --idle-timeout stopped it with messages left behind,
+    1 when a worker died (the others go on with its partitions).
     """
     from jejak.consumers.pipeline import build_consumer
     from jejak.consumers.sinks import make_sink
@@ -96,6 +111,21 @@ def consume(
     extra = [make_sink(spec) for spec in sinks]
     interval = retention_every if retention_every > 0 else None
     policies = load_policies(settings.policy.path)
+    count = workers if workers is not None else settings.consumer.workers
+    if count > 1:
+        totals = _consume_with_workers(
+            settings,
+            count,
+            policies=policies,
+            sinks=sinks,
+            monitor_interval_s=interval,
+            batch_size=batch_size,
+            max_messages=max_messages,
+            idle_timeout_s=idle_timeout,
+            serve=serve,
+        )
+        _finish(totals)
+        return
     with build_consumer(
         settings,
         policies=policies,
@@ -109,7 +139,11 @@ def consume(
             f"into {consumer.store.redacted_dsn} ({consumer.store.database})",
             err=True,
         )
-        server = _serve(consumer, policies, settings) if serve else None
+        server = (
+            _serve(consumer.store, consumer.checkpointer, policies, settings, consumer)
+            if serve
+            else None
+        )
         try:
             stats = consumer.run(
                 max_messages=max_messages,
@@ -119,34 +153,104 @@ def consume(
         finally:
             if server is not None:
                 server.stop()
-    click.echo(json.dumps(stats.as_dict()))
-    code = EXIT_CODES.get(stats.exit_reason, 0)
+    _finish(stats.as_dict())
+
+
+def _finish(stats: dict[str, Any]) -> None:
+    """The totals as one JSON line, and the exit status their ``exit_reason`` says."""
+    click.echo(json.dumps(stats))
+    reason = stats["exit_reason"]
+    code = EXIT_CODES.get(reason, 0)
     if code:
         why = {
             "unassigned": "the group never assigned a partition to this consumer",
             "lag": "stopped idle with messages left on its partitions",
-        }[stats.exit_reason]
+            "worker_died": "a worker died (its partitions went to the others)",
+        }[reason]
         click.echo(f"jejak consume: {why}", err=True)
         raise SystemExit(code)
 
 
-EXIT_CODES = {"unassigned": 2, "lag": 3}
+EXIT_CODES = {"unassigned": 2, "lag": 3, "worker_died": 1}
 """``jejak consume``'s exit status by :attr:`ConsumerStats.exit_reason` (others: 0)."""
 
 
-def _serve(consumer: LineageConsumer, policies: PolicySet, settings: Settings) -> ApiServer | None:
+def _consume_with_workers(
+    settings: Settings,
+    count: int,
+    *,
+    policies: PolicySet,
+    sinks: list[dict[str, object]],
+    monitor_interval_s: float | None,
+    batch_size: int,
+    max_messages: int | None,
+    idle_timeout_s: float | None,
+    serve: bool,
+) -> dict[str, Any]:
+    """``count`` worker processes; this one holds the store (``jejak.consumers.workers``)."""
+    from jejak.consumers.workers import Workers
+    from jejak.lineage.store import connect, migrate
+    from jejak.lineage.store.checkpoints import open_checkpointer
+    from jejak.schemas.pseudonym import check_key
+
+    check_key(settings.sdk)  # before any worker starts, as build_consumer would
+    with connect(settings.store) as store:
+        migrate(store)
+        checkpointer = open_checkpointer(settings, store)  # the key exists before the workers
+        pool = Workers(
+            settings,
+            count,
+            store=store,
+            checkpointer=checkpointer,
+            policies=policies,
+            sinks=sinks,
+            monitor_interval_s=monitor_interval_s,
+            batch_size=batch_size,
+            max_messages=max_messages,
+            idle_timeout_s=idle_timeout_s,
+            progress=bool(settings.consumer.progress_every_s),
+        )
+        pool.install_signal_handlers()
+        click.echo(
+            f"consuming {settings.kafka.topic} as {settings.kafka.group_id} with {count} "
+            f"workers into {store.redacted_dsn} ({store.database})",
+            err=True,
+        )
+        server = _serve(store, checkpointer, policies, settings) if serve else None
+        try:
+            pool.start()
+            result = pool.wait()
+        finally:
+            if server is not None:
+                server.stop()
+    return {
+        **result.totals,
+        "exit_reason": result.exit_reason,
+        "workers": result.workers,
+        "died": [{"worker": n, "status": code} for n, code in result.died],
+    }
+
+
+def _serve(
+    store: Store,
+    checkpointer: Checkpointer | None,
+    policies: PolicySet,
+    settings: Settings,
+    consumer: LineageConsumer | None = None,
+) -> ApiServer | None:
     """The workspace API in this process: with chDB, the only one that can open the store.
 
-    The request monitor (overdue data-subject requests) is the consumer's own
+    ``/metrics`` and ``/readyz`` come with a ``consumer`` in this process. The
+    request monitor (overdue data-subject requests) is the consumer's own
     (``build_consumer``), served or not.
     """
     from jejak.lineage.api import ApiServer
     from jejak.lineage.workspace.operations import Workspace
 
-    workspace = Workspace(consumer.store, policies, checkpointer=consumer.checkpointer)
+    workspace = Workspace(store, policies, checkpointer=checkpointer)
     from jejak.consumers.ops import routes
 
-    ops = routes(consumer, max_lag=settings.consumer.ready_max_lag)
+    ops = routes(consumer, max_lag=settings.consumer.ready_max_lag) if consumer else []
     try:
         server = ApiServer(
             workspace, settings.api.host, settings.api.port, settings.api, routes=ops

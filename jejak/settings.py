@@ -94,6 +94,12 @@ class ConsumerSettings(_Section):
     ready_max_lag: int = Field(
         10_000, ge=0, description="/readyz fails while the consumer lags more messages than this"
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        description="consumer processes of jejak consume (with embedded chDB: one more process "
+        "holds the store and serves it to them; docs/operations.md)",
+    )
     fault: str | None = Field(
         None,
         description="fault injection for tests, POINT:BATCH (e.g. after_write:3): SIGKILL "
