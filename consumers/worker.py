@@ -37,8 +37,11 @@ then goes on by itself. A consumer that lost its partitions meanwhile does not
 commit: it aborts, rewinds to the batch and lets the group decide who reads it.
 
 State follows the partitions: when partitions are assigned, their chain heads
-and their subjects' consent ledgers are read from the store; when they are
-revoked, their heads are signed and dropped, with their subjects' states.
+are read from the store (from the last checkpoint on); a subject's consent
+ledger is read when a batch first brings one of their events, for all such
+subjects of the batch in one query, so start-up does not grow with the
+history. When partitions are revoked, their heads are signed and dropped, with
+the states of the subjects met in them.
 
 A subject id that is not in pseudonym form never reaches the store: the
 message is dead-lettered as ``not_pseudonymous`` without its key and value
@@ -71,7 +74,8 @@ from jejak.kafka_logging import KafkaLog
 from jejak.lineage.store.chain import LogHead, load_heads
 from jejak.lineage.store.checkpoints import Checkpointer
 from jejak.lineage.store.client import Store
-from jejak.lineage.store.queries import alerts_of_events, consent_ledger, stored_event_ids
+from jejak.lineage.store.queries import alerts_of_events, stored_event_ids
+from jejak.lineage.store.state import ledger_of_subjects
 from jejak.lineage.store.writer import AlertRow, Batch, Origin, VerdictLike, write_batch
 from jejak.schemas.codec import RegistryUnavailable
 from jejak.schemas.models import Disclosure, Event, TimeWindow, Use
@@ -453,6 +457,9 @@ class LineageConsumer:
         self._gc_tuned = False
         self.heads: dict[tuple[str, int], LogHead] = {}
         self._subjects: dict[tuple[str, int], set[str]] = {}
+        """Subjects whose consent ledger this process holds, by the partition they came in."""
+        self._loaded: set[str] = set()
+        """Every subject of :attr:`_subjects`: their ledger is read, later events applied."""
         self.assigned: set[tuple[str, int]] = set()
         """The partitions the group gave this consumer (``/readyz``, lag, the monitor)."""
         self.lag: dict[tuple[str, int], int | None] = {}
@@ -473,24 +480,35 @@ class LineageConsumer:
 
     # -- partitions come and go: state follows them ------------------------------------------
     def assign(self, topic: str, partitions: Sequence[int]) -> None:
-        """Read the chain heads and the consent ledgers of newly assigned partitions."""
+        """Read the chain heads of newly assigned partitions (consent state comes per subject)."""
         fresh = [p for p in partitions if (topic, p) not in self.heads]
         if not fresh:
             return
         for p, head in load_heads(self.store, topic, fresh).items():
             self.heads[(topic, p)] = head
-            self._subjects[(topic, p)] = set()
-        loaded = 0
-        for p, subject, scope, action, at in consent_ledger(self.store, topic, fresh):
+            self._subjects.setdefault((topic, p), set())
+        log.info("assigned %s partition(s) %s", topic, fresh)
+
+    def _load_subjects(self, decoded: Sequence[Decoded]) -> None:
+        """Read the consent ledgers of the subjects of a batch met for the first time.
+
+        Before any of their events is judged, in one query for the batch: the
+        store holds every event of theirs written so far, and from here on this
+        process applies their new ones itself, so verdicts are those of a
+        process that had read every ledger at start-up.
+        """
+        new: dict[str, tuple[str, int]] = {}
+        for item in decoded:
+            subject = item.event.subject_id
+            if subject not in self._loaded and subject not in new:
+                new[subject] = (item.origin.topic, item.origin.partition)
+        if not new:
+            return
+        for subject, scope, action, at in ledger_of_subjects(self.store, list(new)):
             self.evaluator.load_ledger(subject, scope, action, at)
-            self._subjects[(topic, p)].add(subject)  # whose state to drop on revoke
-            loaded += 1
-        log.info(
-            "assigned %s partition(s) %s: %d consent-ledger entries loaded",
-            topic,
-            fresh,
-            loaded,
-        )
+        for subject, key in new.items():
+            self._subjects.setdefault(key, set()).add(subject)  # whose state to drop on revoke
+        self._loaded.update(new)
 
     def revoke(self, topic: str, partitions: Sequence[int]) -> None:
         """Sign the heads of partitions going away, and drop their state."""
@@ -504,6 +522,7 @@ class LineageConsumer:
             del self.heads[key]
             for subject in self._subjects.pop(key, set()):
                 self.evaluator.forget(subject)
+                self._loaded.discard(subject)
         if gone:
             log.info("revoked %s partition(s) %s", topic, [p for _, p in gone])
 
@@ -928,6 +947,7 @@ class LineageConsumer:
                 decoded.append(item)
         self._fault_at("after_decode")
         known = stored_event_ids(self.store, [d.event.event_id for d in decoded])
+        self._load_subjects(decoded)
         batch = Batch()
         for item in dead:
             batch.add_dead_letter(item.origin, item.key, item.reason, item.detail, item.value)
@@ -944,8 +964,6 @@ class LineageConsumer:
             if key not in touched:
                 touched[key] = (head.next_seq, head.last_offset, head.prev_hash, head.tree.copy())
             verdict = self.evaluator.evaluate(event)
-            if event.kind in _STATE_KINDS:
-                self._subjects.setdefault(key, set()).add(event.subject_id)
             decisions[verdict.decision] = decisions.get(verdict.decision, 0) + 1
             severity = summary = ""
             if verdict.decision == "violation" and verdict.reasons:
@@ -1242,6 +1260,3 @@ class LineageConsumer:
             key = (m.topic(), m.partition())
             last[key] = max(last.get(key, -1), m.offset())
         return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
-
-
-_STATE_KINDS = frozenset({"consent", "policy_accepted", "account_closed"})
