@@ -260,10 +260,11 @@ def decode_message(
     """
     origin = Origin(msg.topic(), msg.partition(), msg.offset())
     value: bytes | None = msg.value()
-    headers: Headers = list(msg.headers() or [])
     if not value:
-        return Undecodable("empty", "the message has no value", origin, msg.key(), value, headers)
-    delay, deadline = 0.5, time.monotonic() + retry_for_s
+        return Undecodable(
+            "empty", "the message has no value", origin, msg.key(), value, _headers(msg)
+        )
+    delay, deadline = 0.5, 0.0
     while True:
         try:
             event = decoder.decode(value)
@@ -276,23 +277,32 @@ def decode_message(
                     origin,
                     None,
                     None,
-                    headers,
+                    _headers(msg),
                 )
             if window is not None:
                 window.check(event)
             return Decoded(event, origin)
         except RegistryUnavailable:
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            deadline = deadline or now + retry_for_s
+            if now >= deadline:
                 raise
             log.warning("schema registry unavailable; retrying in %.1fs", delay)
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
         except UndecodableEvent as exc:
             if getattr(exc, "withhold", False):  # personal data in the value: keep neither
-                return Undecodable(exc.reason, exc.detail, origin, None, None, headers)
-            return Undecodable(exc.reason, exc.detail, origin, msg.key(), value, headers)
+                return Undecodable(exc.reason, exc.detail, origin, None, None, _headers(msg))
+            return Undecodable(exc.reason, exc.detail, origin, msg.key(), value, _headers(msg))
         except JejakError as exc:  # e.g. InvalidEvent from model validation
-            return Undecodable(type(exc).__name__, str(exc), origin, msg.key(), value, headers)
+            return Undecodable(
+                type(exc).__name__, str(exc), origin, msg.key(), value, _headers(msg)
+            )
+
+
+def _headers(msg: Any) -> Headers:
+    """The message's headers, copied only for a dead letter (a good event does not need them)."""
+    return list(msg.headers() or [])
 
 
 def make_alert(
