@@ -15,7 +15,7 @@ from jejak.consumers.worker import AlertSink, ConsumerConfig, LineageConsumer
 from jejak.lineage.policy import Evaluator, PolicySet, Verdict, highest_severity, load_policies
 from jejak.lineage.policy.explain import describe
 from jejak.lineage.store import Store, connect, migrate
-from jejak.lineage.store.checkpoints import open_checkpointer
+from jejak.lineage.store.checkpoints import Checkpointer, open_checkpointer
 from jejak.schemas.codec import Codec
 from jejak.schemas.models import Event, TimeWindow
 from jejak.schemas.pseudonym import check_key
@@ -67,15 +67,13 @@ def build_consumer(
     Refuses to start under the public development pseudonymisation key unless
     the settings allow it (demos and tests do).
 
-    Consent state is not loaded here: the consumer reads the consent ledger of
-    each partition when the group assigns it, and drops it when it goes.
+    Consent state is not loaded here: the consumer reads a subject's consent
+    ledger when a batch first brings them, and drops it when their partition goes.
     """
     check_key(settings.sdk)
     store = store or connect(settings.store)
     migrate(store)
     policies = policies or load_policies(settings.policy.path)
-    from jejak.lineage.store import retention
-
     checkpointer = open_checkpointer(settings, store)
     consumer = LineageConsumer(
         consumer_config(settings.kafka, settings.consumer, **config),
@@ -88,16 +86,31 @@ def build_consumer(
         checkpointer=checkpointer,
     )
     consumer.window = TimeWindow.from_settings(settings.events)
-    # the monitors: retention (judging only the partitions this consumer has
-    # caught up with) and overdue data-subject requests; their alerts are
-    # journalled, published and sent to the sinks
+    consumer.monitor = lambda: run_monitors(
+        store, policies, checkpointer, consumer.caught_up(), requests=True
+    )
+    return consumer
+
+
+def run_monitors(
+    store: Store,
+    policies: PolicySet,
+    checkpointer: Checkpointer,
+    partitions: dict[str, list[int]],
+    *,
+    requests: bool,
+) -> list[Any]:
+    """One run of the monitors; their alerts are journalled here, then published by the caller.
+
+    Retention judges only ``partitions`` (those the consumer has caught up
+    with); overdue data-subject requests are looked for when ``requests``.
+    Both write the journal, which has one writer per store: ``jejak consume
+    --workers`` runs this in the process that holds the store.
+    """
+    from jejak.lineage.store import retention
     from jejak.lineage.workspace.requests import raise_overdue
 
-    def monitor() -> list[Any]:
-        found: list[Any] = retention.monitor(
-            store, policies, checkpointer, partitions=consumer.caught_up()
-        )
-        return [*found, *raise_overdue(store, policies, datetime.now(UTC), checkpointer)]
-
-    consumer.monitor = monitor
-    return consumer
+    found: list[Any] = retention.monitor(store, policies, checkpointer, partitions=partitions)
+    if requests:
+        found += raise_overdue(store, policies, datetime.now(UTC), checkpointer)
+    return found

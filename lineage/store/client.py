@@ -15,6 +15,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -219,6 +220,16 @@ class Store:
                 )
             except Exception as exc:
                 raise self._fail(f"insert into {table.name}", exc) from None
+
+    @contextmanager
+    def exclusive(self) -> Iterator[Any]:
+        """The clickhouse-connect client itself, with the store's lock held.
+
+        For the process that serves this store to others (``jejak consume
+        --workers``): their calls and this process's own take turns.
+        """
+        with self._lock:
+            yield self._client
 
     def ensure_database(self) -> None:
         on_cluster = f" ON CLUSTER {self.cluster}" if self.cluster else ""
