@@ -7,7 +7,13 @@ materialized views), then copied inside ClickHouse until N rows: each copy
 shifts the events by whole days and gives every subject a new pseudonym and
 every event a new id, so days and partitions grow as they would; a subject
 keeps its pseudonym for 30 copies (a month of activity, a few hundred events),
-then the next cohort takes over.
+then the next cohort takes over. Each copy continues its partition's ``seq``
+without a gap (a copy cut short takes a prefix of each partition), and the
+head of every log is signed at the end (``checkpoints.sign_all``, with the
+key the consumer of ``bench.bench_latency --startup`` uses), so a consumer
+starting on the store reads its chain heads from checkpoints, as on a store
+that has run for months. A store built before this (``seq`` in strides of
+10^8, no checkpoints) is renumbered and signed in place.
 The copies go through the same ``INSERT``-triggered views (consent ledger,
 alerts, daily aggregate), so every derived table holds what the consumer would
 have written. Their chain columns are copies, so ``jejak verify`` is not run
@@ -47,6 +53,9 @@ from jejak.lineage.store.tables import EVENTS
 ROOT = Path(os.environ.get("JEJAK_BENCH_DIR", ".jejak/bench"))
 SEED_USERS = 2000
 
+_STRIDE = 100_000_000
+"""Copy ``c``'s offsets lie ``c`` strides below the seed's (and its ``seq`` did, before)."""
+
 # how each copied column differs from its seed row (copy number c; a cohort of
 # subjects stays for 30 copies)
 _COPY = {
@@ -56,8 +65,7 @@ _COPY = {
     "occurred_at": "occurred_at + toIntervalDay(c)",
     # below the seed's offsets: a fresh Kafka topic (offsets from 0) continues these chains
     # (bench_startup), as the consumer skips what its chain head says is stored
-    "offset": "offset - c * 100000000",
-    "seq": "seq + c * 100000000",
+    "offset": f"offset - c * {_STRIDE}",
     "trace_id": "if(trace_id = '', '', concat(trace_id, '.', toString(c)))",
 }
 
@@ -84,6 +92,8 @@ def build(store: Store, events: int, log: Callable[[str], None] = print) -> None
         settle(store)
     have = count(store)
     if have >= events:
+        renumber(store, log)
+        sign(store, log)
         return
     t0 = time.perf_counter()
     if have == 0:
@@ -94,16 +104,20 @@ def build(store: Store, events: int, log: Callable[[str], None] = print) -> None
         "CREATE TABLE IF NOT EXISTS {db}.bench_seed ENGINE = MergeTree ORDER BY tuple() "
         "AS SELECT * FROM {db}.events WHERE NOT position(event_id, '.')"
     )
-    size = int(store.query("SELECT count() AS n FROM {db}.bench_seed")[0]["n"])
+    sizes = seed_sizes(store)
+    size = sum(sizes.values())
     names = [c.name for c in EVENTS.written]
-    select = ", ".join(f"{_COPY[n]} AS `{n}`" if n in _COPY else f"`{n}`" for n in names)
+    copy = {**_COPY, "seq": f"seq + c * {_per_partition(sizes)}"}
+    select = ", ".join(f"{copy[n]} AS `{n}`" if n in copy else f"`{n}`" for n in names)
     cols = ", ".join(f"`{n}`" for n in names)
     c = int(store.query("SELECT count() AS n FROM {db}.events")[0]["n"]) // size
     while have < events:
         take = min(size, events - have)
+        # a copy cut short takes a prefix of each partition: its chain has no gap
+        prefix = _per_partition(_prefixes(sizes, take))
         store.command(  # declared column names and integers only
             f"INSERT INTO {{db}}.events ({cols}) SELECT {select} FROM "  # noqa: S608
-            f"(SELECT *, {c} AS c FROM {{db}}.bench_seed LIMIT {take})",
+            f"(SELECT *, {c} AS c FROM {{db}}.bench_seed WHERE seq < {prefix})",
             settings={"max_insert_threads": 2},
         )
         have += take
@@ -112,7 +126,82 @@ def build(store: Store, events: int, log: Callable[[str], None] = print) -> None
             log(f"  {have:,} events ({time.perf_counter() - t0:.0f} s)")
     head_offsets(store)
     settle(store)
+    sign(store, log)
     log(f"  built {have:,} events in {time.perf_counter() - t0:.0f} s")
+
+
+def seed_sizes(store: Store) -> dict[int, int]:
+    """Rows of each partition in the seed day."""
+    rows = store.query("SELECT partition, count() AS n FROM {db}.bench_seed GROUP BY partition")
+    return {int(r["partition"]): int(r["n"]) for r in rows}
+
+
+def _per_partition(values: dict[int, int]) -> str:
+    ps = ", ".join(str(p) for p in values)
+    vs = ", ".join(str(v) for v in values.values())
+    return f"transform(partition, [{ps}], CAST([{vs}] AS Array(UInt64)), toUInt64(0))"
+
+
+def _prefixes(sizes: dict[int, int], take: int) -> dict[int, int]:
+    """How many rows of each partition's seed make ``take`` rows, in proportion."""
+    total = sum(sizes.values())
+    out = {p: n * take // total for p, n in sizes.items()}
+    for p in list(sizes)[: take - sum(out.values())]:
+        out[p] += 1
+    return out
+
+
+def renumber(store: Store, log: Callable[[str], None] = print) -> None:
+    """Close the gaps of a store built with ``seq`` in strides (before checkpoints were signed).
+
+    Copy ``c`` of the seed held ``seq + c * 10^8``; it becomes ``seq + c * n``
+    (``n``: the partition's rows in the seed), and the rows of the last copy
+    (cut short, plus what start-up runs appended) are numbered on by rank.
+    Order within each partition is kept, so the head rows stay the heads.
+    """
+    top = int(store.query("SELECT max(seq) AS s FROM {db}.events")[0]["s"])
+    if top < _STRIDE:
+        return
+    t0 = time.perf_counter()
+    sizes = seed_sizes(store)
+    last = top // _STRIDE
+    per = _per_partition(sizes)
+    sync = {"mutations_sync": 2}
+    store.command(  # integers only
+        f"ALTER TABLE {{db}}.events UPDATE seq = seq % {_STRIDE} + intDiv(seq, {_STRIDE}) * "
+        f"{per} WHERE seq >= {_STRIDE} AND seq < {last * _STRIDE}",
+        settings=sync,
+    )
+    parts, seqs = store.query_columns(
+        f"SELECT partition, seq FROM {{db}}.events WHERE seq >= {last * _STRIDE} "  # noqa: S608
+        "ORDER BY partition, seq",
+        width=2,
+    )
+    olds: dict[int, list[int]] = {}
+    for p, seq in zip(parts, seqs, strict=True):
+        olds.setdefault(int(p), []).append(int(seq))
+    for p, old in olds.items():
+        new = [last * sizes[p] + i for i in range(len(old))]
+        store.command(  # integers only
+            f"ALTER TABLE {{db}}.events UPDATE seq = transform(seq, "
+            f"CAST({old} AS Array(UInt64)), CAST({new} AS Array(UInt64)), seq) "
+            f"WHERE partition = {p} AND seq >= {last * _STRIDE}",
+            settings=sync,
+        )
+    log(f"  renumbered the copies' seq without gaps in {time.perf_counter() - t0:.0f} s")
+
+
+def sign(store: Store, log: Callable[[str], None] = print) -> int:
+    """Sign the head of every log, with the key a consumer of this store finds (idempotent)."""
+    from jejak.lineage.store.checkpoints import open_checkpointer, sign_all
+    from jejak.settings import Settings, StoreSettings
+
+    t0 = time.perf_counter()
+    settings = Settings(store=StoreSettings(dsn=dsn_for(store.database), database=store.database))  # type: ignore[arg-type]
+    signed = sign_all(store, open_checkpointer(settings, store))
+    if signed:
+        log(f"  signed {signed} checkpoint(s) in {time.perf_counter() - t0:.0f} s")
+    return signed
 
 
 def head_offsets(store: Store) -> None:
@@ -144,10 +233,14 @@ def count(store: Store) -> int:
     return int(store.query("SELECT count() AS n FROM {db}.events")[0]["n"])
 
 
+def dsn_for(database: str) -> str:
+    return f"chdb://{ROOT.resolve()}/chdb-{database}"
+
+
 def open_store(events: int) -> Store:
     ROOT.mkdir(parents=True, exist_ok=True)
     db = database_for(events)
-    return connect(f"chdb://{ROOT.resolve()}/chdb-{db}", db)
+    return connect(dsn_for(db), db)
 
 
 def _timed(fn: Callable[[], Any]) -> float:
