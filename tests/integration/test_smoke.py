@@ -21,7 +21,13 @@ def test_topic_creation_is_visible_in_metadata(kafka_bootstrap: str) -> None:
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     name = f"smoke.{uuid.uuid4().hex[:8]}"
     admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])[name].result(30)
+    # the controller has the topic; the broker's metadata cache learns of it a moment
+    # later, so ask until it does (bounded: a topic never seen fails the test)
+    deadline = time.monotonic() + 30
     meta = admin.list_topics(timeout=10)
+    while name not in meta.topics and time.monotonic() < deadline:
+        time.sleep(0.1)
+        meta = admin.list_topics(timeout=10)
     assert name in meta.topics
     assert len(meta.topics[name].partitions) == 3
 
