@@ -125,6 +125,9 @@ def build(store: Store, events: int, log: Callable[[str], None] = print) -> None
         if c % 5 == 0:
             log(f"  {have:,} events ({time.perf_counter() - t0:.0f} s)")
     head_offsets(store)
+    from jejak.lineage.store.derive import catch_up_all
+
+    log(f"  derived {catch_up_all(store):,} copied rows (consents, alerts, aggregates)")
     settle(store)
     sign(store, log)
     log(f"  built {have:,} events in {time.perf_counter() - t0:.0f} s")
@@ -225,7 +228,7 @@ def settle(store: Store) -> None:
     the measurement (in this process: chDB merges in its own threads); a
     long-lived store's past months are merged into a few parts each.
     """
-    for table in ("events", "consents", "alerts", "daily"):
+    for table in ("events", "consents", "alerts", "daily", "recipients"):
         store.command(f"OPTIMIZE TABLE {{db}}.{table} FINAL", settings={"mutations_sync": 2})
 
 

@@ -74,6 +74,7 @@ from jejak.kafka_logging import KafkaLog
 from jejak.lineage.store.chain import LogHead, load_heads
 from jejak.lineage.store.checkpoints import Checkpointer
 from jejak.lineage.store.client import Store
+from jejak.lineage.store.derive import Deriver, catch_up
 from jejak.lineage.store.queries import alerts_of_events, stored_event_ids
 from jejak.lineage.store.state import ledger_of_subjects
 from jejak.lineage.store.writer import AlertRow, Batch, Origin, VerdictLike, write_batch
@@ -357,6 +358,10 @@ class ConsumerConfig:
     session_timeout_ms: int = 45_000
     progress_every_s: float | None = None
     fault: str | None = None
+    # derived tables (consent ledger, alerts, aggregates) are filled from the log's new
+    # rows this often, or when the stream goes quiet (jejak.lineage.store.derive)
+    derive_every_events: int = 100_000
+    derive_every_s: float = 10.0
 
 
 _GROUP_GONE = frozenset(
@@ -454,6 +459,9 @@ class LineageConsumer:
         self.summary = summary
         self.sinks = list(sinks)
         self.checkpointer = checkpointer
+        self.deriver = Deriver(
+            store, every_events=config.derive_every_events, every_s=config.derive_every_s
+        )
         self.window: TimeWindow | None = None
         """The accepted ``occurred_at`` window; outside it an event is dead-lettered."""
         self.fault = Fault.parse(config.fault) if config.fault else None
@@ -497,6 +505,8 @@ class LineageConsumer:
         for p, head in load_heads(self.store, topic, fresh).items():
             self.heads[(topic, p)] = head
             self._subjects.setdefault((topic, p), set())
+        # derived rows (the alerts re-published after a crash) complete before they are read
+        catch_up(self.store, topic, {p: self.heads[(topic, p)].next_seq for p in fresh})
         log.info("assigned %s partition(s) %s", topic, fresh)
 
     def _load_subjects(self, decoded: Sequence[Decoded]) -> None:
@@ -523,6 +533,8 @@ class LineageConsumer:
     def revoke(self, topic: str, partitions: Sequence[int]) -> None:
         """Sign the heads of partitions going away, and drop their state."""
         gone = [(topic, p) for p in partitions if (topic, p) in self.heads]
+        self.deriver.flush(gone)  # before the next owner's catch-up (cooperative: revoke first)
+        self.deriver.forget(gone)
         if self.checkpointer is not None and gone:
             try:
                 self.stats.checkpoints += self.checkpointer.sign([self.heads[k] for k in gone])
@@ -680,6 +692,7 @@ class LineageConsumer:
         if self._gc_tuned:
             self._gc_tuned = False
             _gc_restore()
+        self.deriver.flush()
         try:
             self.sign_checkpoints()
         except JejakError:
@@ -782,6 +795,8 @@ class LineageConsumer:
                     log.warning("no partitions assigned within %.0fs", now - started)
                     self.stats.exit_reason = "unassigned"
                     break
+            if not real and self.deriver.pending:  # the stream went quiet: derive now
+                self.deriver.flush()
             now = time.monotonic()
             if now - lag_checked >= 1.0:
                 lag_checked = now
@@ -910,6 +925,7 @@ class LineageConsumer:
             return 0
         self._open()
         self.refresh_lag(cached=True)  # what the monitor may judge: the caught-up partitions
+        self.deriver.flush()  # it reads the consent ledger: everything written, derived
         found = list(self.monitor())
         if not found:
             return 0
@@ -989,11 +1005,17 @@ class LineageConsumer:
                 head.next_seq, head.last_offset, head.prev_hash, head.tree = seq, offset, prev, tree
             raise
         self._fault_at("after_write")
+        for (topic, partition), (seq, *_) in touched.items():
+            self.deriver.appended(
+                topic, partition, seq, self.heads[(topic, partition)].next_seq - 1
+            )
         # what the store now holds counts even if the commit below does not happen: the
         # batch is then read again, and these events come back as replayed
         self.stats.events += len(batch.events)
         for decision, n in decisions.items():
             self.stats.decisions[decision] = self.stats.decisions.get(decision, 0) + n
+        if replayed:  # their alerts are read back from the store: derive what is pending first
+            self.deriver.flush()
         again = alerts_of_events(self.store, replayed) if replayed else []
         alerts = [*again, *batch.alerts]
         if not self._transact(alerts, dead, msgs):
@@ -1014,6 +1036,8 @@ class LineageConsumer:
             s.alerts_by_reason[alert.reason] = s.alerts_by_reason.get(alert.reason, 0) + 1
         for d in dead:
             s.dead_letters_by_reason[d.reason] = s.dead_letters_by_reason.get(d.reason, 0) + 1
+        if self.deriver.due():
+            self.deriver.flush()
 
     def _write(self, batch: Batch) -> None:
         delay, deadline = 0.5, time.monotonic() + self.config.store_retry_limit_s
@@ -1023,7 +1047,7 @@ class LineageConsumer:
         while True:
             try:
                 started = time.perf_counter()
-                write_batch(self.store, batch)
+                write_batch(self.store, batch, derive=False)
                 self.stats.observe_write(time.perf_counter() - started)
                 if failing and failures > 0:  # the rows landed; the client hears an error
                     failures -= 1

@@ -49,8 +49,7 @@ CREATE TABLE IF NOT EXISTS jejak.events_local ON CLUSTER jejak_cluster (
     `ingested_at` DateTime64(3, 'UTC') DEFAULT now64(3),
     INDEX idx_event_id event_id TYPE bloom_filter(0.001) GRANULARITY 4,
     INDEX idx_chain (topic, partition, seq) TYPE minmax GRANULARITY 1,
-    INDEX idx_kind kind TYPE set(16) GRANULARITY 4,
-    PROJECTION by_recipient (SELECT kind, recipient_id, recipient_kind, purpose, subject_id, count(), countIf(decision = 'violation'), min(occurred_at), max(occurred_at), groupUniqArrayArray(data_categories), groupUniqArray(basis) GROUP BY kind, recipient_id, recipient_kind, purpose, subject_id)
+    INDEX idx_kind kind TYPE set(16) GRANULARITY 4
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jejak/events', '{replica}')
 PARTITION BY toYYYYMM(occurred_at)
@@ -101,6 +100,18 @@ ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/jejak/dead_let
 ORDER BY (topic, partition, offset)
 SETTINGS non_replicated_deduplication_window = 1000;
 
+CREATE TABLE IF NOT EXISTS jejak.derivations_local ON CLUSTER jejak_cluster (
+    `derivation_id` String,
+    `topic` LowCardinality(String),
+    `partition` Int32,
+    `from_seq` UInt64,
+    `to_seq` UInt64,
+    `derived_at` DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jejak/derivations', '{replica}')
+ORDER BY (topic, partition, to_seq)
+SETTINGS non_replicated_deduplication_window = 1000;
+
 CREATE TABLE IF NOT EXISTS jejak.schema_migrations_local ON CLUSTER jejak_cluster (
     `version` UInt32,
     `name` String,
@@ -108,21 +119,6 @@ CREATE TABLE IF NOT EXISTS jejak.schema_migrations_local ON CLUSTER jejak_cluste
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jejak/schema_migrations', '{replica}')
 ORDER BY (version)
-SETTINGS non_replicated_deduplication_window = 1000;
-
-CREATE TABLE IF NOT EXISTS jejak.consents_local ON CLUSTER jejak_cluster (
-    `topic` LowCardinality(String),
-    `partition` Int32,
-    `seq` UInt64,
-    `event_id` String,
-    `subject_id` String,
-    `occurred_at` DateTime64(3, 'UTC'),
-    `scope` String,
-    `action` LowCardinality(String),
-    `producer_service` LowCardinality(String)
-)
-ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jejak/consents', '{replica}')
-ORDER BY (topic, partition, subject_id, seq)
 SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE TABLE IF NOT EXISTS jejak.alerts_local ON CLUSTER jejak_cluster (
@@ -164,13 +160,24 @@ ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/jejak/daily', '{
 ORDER BY (day, kind, decision, basis, reason, first_reason, recipient_kind, recipient_id, purpose)
 SETTINGS non_replicated_deduplication_window = 1000;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS jejak.consents_mv ON CLUSTER jejak_cluster TO jejak.consents_local AS SELECT topic, partition, seq, event_id, subject_id, occurred_at, scope, action, producer_service FROM jejak.events_local WHERE kind IN ('consent', 'policy_accepted', 'account_closed');
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS jejak.alerts_mv ON CLUSTER jejak_cluster TO jejak.alerts_local AS SELECT concat(event_id, ':', reasons[1]) AS alert_id, event_id, subject_id, kind, occurred_at, severity, reasons[1] AS reason, reasons, data_categories AS categories, purpose, recipient_id, recipient_kind, policy_version, summary, 'event' AS origin, ingested_at AS raised_at FROM jejak.events_local WHERE decision = 'violation' AND length(reasons) > 0;
+CREATE TABLE IF NOT EXISTS jejak.recipients_local ON CLUSTER jejak_cluster (
+    `kind` LowCardinality(String),
+    `recipient_id` String,
+    `recipient_kind` LowCardinality(String),
+    `purpose` LowCardinality(String),
+    `subject_id` String,
+    `events` SimpleAggregateFunction(sum, UInt64),
+    `violations` SimpleAggregateFunction(sum, UInt64),
+    `first_at` SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    `last_at` SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+    `categories` SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+    `bases` SimpleAggregateFunction(groupUniqArrayArray, Array(String))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/jejak/recipients', '{replica}')
+ORDER BY (kind, recipient_kind, recipient_id, purpose, subject_id)
+SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS jejak.journal_alerts_mv ON CLUSTER jejak_cluster TO jejak.alerts_local AS SELECT replaceAll(JSONExtractString(body, 'alert_id'), '{subject}', subject_id) AS alert_id, '' AS event_id, subject_id, JSONExtractString(body, 'kind') AS kind, parseDateTime64BestEffort(JSONExtractString(body, 'occurred_at'), 3, 'UTC') AS occurred_at, JSONExtractString(body, 'severity') AS severity, JSONExtractString(body, 'reason') AS reason, JSONExtract(body, 'reasons', 'Array(String)') AS reasons, JSONExtract(body, 'categories', 'Array(String)') AS categories, JSONExtractString(body, 'purpose') AS purpose, '' AS recipient_id, '' AS recipient_kind, JSONExtractString(body, 'policy_version') AS policy_version, JSONExtractString(body, 'summary') AS summary, 'monitor' AS origin, recorded_at AS raised_at FROM jejak.journal_local WHERE record_kind = 'alert';
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS jejak.daily_mv ON CLUSTER jejak_cluster TO jejak.daily_local AS SELECT day, kind, decision, basis, reason, first_reason, recipient_id, recipient_kind, purpose, events FROM (SELECT toDate(occurred_at) AS day, kind, decision, basis, arrayJoin(arrayEnumerate(if(empty(reasons), [''], reasons))) AS n, if(empty(reasons), '', reasons[n]) AS reason, toUInt8(n = 1) AS first_reason, recipient_id, recipient_kind, purpose, count() AS events FROM jejak.events_local WHERE erasure_ref = '' GROUP BY day, kind, decision, basis, n, reason, recipient_id, recipient_kind, purpose);
 
 CREATE TABLE IF NOT EXISTS jejak.events ON CLUSTER jejak_cluster AS jejak.events_local ENGINE = Distributed(jejak_cluster, jejak, events_local, cityHash64(subject_id));
 
@@ -180,13 +187,17 @@ CREATE TABLE IF NOT EXISTS jejak.checkpoints ON CLUSTER jejak_cluster AS jejak.c
 
 CREATE TABLE IF NOT EXISTS jejak.dead_letters ON CLUSTER jejak_cluster AS jejak.dead_letters_local ENGINE = Distributed(jejak_cluster, jejak, dead_letters_local, rand());
 
-CREATE TABLE IF NOT EXISTS jejak.schema_migrations ON CLUSTER jejak_cluster AS jejak.schema_migrations_local ENGINE = Distributed(jejak_cluster, jejak, schema_migrations_local, rand());
+CREATE TABLE IF NOT EXISTS jejak.derivations ON CLUSTER jejak_cluster AS jejak.derivations_local ENGINE = Distributed(jejak_cluster, jejak, derivations_local, rand());
 
-CREATE TABLE IF NOT EXISTS jejak.consents ON CLUSTER jejak_cluster AS jejak.consents_local ENGINE = Distributed(jejak_cluster, jejak, consents_local, cityHash64(subject_id));
+CREATE TABLE IF NOT EXISTS jejak.schema_migrations ON CLUSTER jejak_cluster AS jejak.schema_migrations_local ENGINE = Distributed(jejak_cluster, jejak, schema_migrations_local, rand());
 
 CREATE TABLE IF NOT EXISTS jejak.alerts ON CLUSTER jejak_cluster AS jejak.alerts_local ENGINE = Distributed(jejak_cluster, jejak, alerts_local, cityHash64(subject_id));
 
 CREATE TABLE IF NOT EXISTS jejak.daily ON CLUSTER jejak_cluster AS jejak.daily_local ENGINE = Distributed(jejak_cluster, jejak, daily_local, rand());
+
+CREATE TABLE IF NOT EXISTS jejak.recipients ON CLUSTER jejak_cluster AS jejak.recipients_local ENGINE = Distributed(jejak_cluster, jejak, recipients_local, cityHash64(subject_id));
+
+CREATE VIEW IF NOT EXISTS jejak.consents ON CLUSTER jejak_cluster AS SELECT topic, partition, seq, event_id, subject_id, occurred_at, scope, action, producer_service FROM jejak.events WHERE kind IN ('consent', 'policy_accepted', 'account_closed');
 
 CREATE VIEW IF NOT EXISTS jejak.lineage ON CLUSTER jejak_cluster AS SELECT topic, partition, seq, event_id, subject_id, kind, occurred_at, category, source, source_partner, purpose, channel, public, recipient_id, recipient_kind, recipient_country, transfer, inputs, outputs, producer_service, decision, basis, reasons, policy_version FROM jejak.events ARRAY JOIN data_categories AS category WHERE kind IN ('collection', 'use', 'disclosure', 'deletion');
 

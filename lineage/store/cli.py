@@ -1,4 +1,4 @@
-"""``jejak store`` (migrate, ddl, status), ``jejak verify`` and ``jejak erase``.
+"""``jejak store`` (migrate, derive, ddl, status), ``jejak verify`` and ``jejak erase``.
 
 Thin adapters over the store package's functions: no SQL here.
 """
@@ -52,6 +52,21 @@ def migrate_cmd(database: str | None) -> None:
             )
             click.echo(f"{step['version']:>3}  {mark:<12} {step['name']}")
         click.echo(f"store {s.redacted_dsn} database {s.database}: up to date")
+
+
+@store.command("derive")
+@database_option
+def derive_cmd(database: str | None) -> None:
+    """Bring the derived tables (consent ledger, alerts, aggregates) up to the event log.
+
+    A running consumer derives as it goes and when a partition is assigned;
+    this is for a store whose consumers are gone or stopped mid-derivation.
+    """
+    from jejak.lineage.store.derive import catch_up_all
+
+    with _opened(database) as (s, _):
+        n = catch_up_all(s)
+        click.echo(f"store {s.redacted_dsn} database {s.database}: {n:,} log row(s) derived now")
 
 
 @store.command("init")

@@ -194,10 +194,17 @@ class Store:
         """
         if not rows:
             return
+        self.insert_columns(table, list(zip(*rows, strict=True)), dedup_token=dedup_token)
+
+    def insert_columns(
+        self, table: Table, columns: Sequence[Sequence[Any]], *, dedup_token: str | None = None
+    ) -> None:
+        """:meth:`insert_rows` for values already in columns (the written columns, in order)."""
+        if not columns or not len(columns[0]):
+            return
         from clickhouse_connect.datatypes.registry import get_from_name
 
         types = _types(table, get_from_name)
-        columns = list(zip(*rows, strict=True))
         # a retried insert with the same token is dropped, and so are the rows its
         # materialized views would derive from it
         settings = (

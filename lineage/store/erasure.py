@@ -17,15 +17,17 @@ row (:mod:`jejak.lineage.store.canonical`). Erasing a subject:
    mutation), selected by their salted commitments and event ids, never by the
    subject id, so the statement ClickHouse keeps in its mutation log names
    nobody either;
-4. does the same in the derived tables (the views re-derive them from the
-   redacted copies) and blanks the key and payload of the subject's dead
-   letters.
+4. does the same in the derived tables that name a subject — the alerts by
+   event id, the disclosure aggregate by a subquery over those event ids — and derives their rows again from the redacted copies
+   (:func:`jejak.lineage.store.derive.derive_erased`; copies of rows not
+   derived yet are derived later in their place); blanks the key and payload
+   of the subject's dead letters.
 
 Afterwards no table holds the pseudonym, and with the salt gone nobody — not
 even someone holding the pseudonymisation key and the raw id — can tie the
 commitments to the person. ``jejak verify`` still passes and lists the erasure.
-Counts of events, verdicts and alerts do not change (the daily aggregates skip
-the redacted copies). Events the log already holds are never written again,
+Counts of events, verdicts and alerts do not change (each log row is derived
+once: the daily aggregate, which names nobody, is not touched). Events the log already holds are never written again,
 so a later redelivery of the subject's old events does not bring them back.
 
 Erasure is the only sanctioned change to stored rows. It is idempotent: run
@@ -45,6 +47,7 @@ from jejak.errors import JejakError
 from jejak.lineage.store.canonical import NO_SALT
 from jejak.lineage.store.checkpoints import Checkpointer
 from jejak.lineage.store.client import Store
+from jejak.lineage.store.derive import LOCK, derive_erased, finish_all
 from jejak.lineage.store.tables import EVENTS, JOURNAL, Table
 from jejak.lineage.store.writer import SUBJECT_MARK, JournalRecord, append_journal
 
@@ -128,6 +131,18 @@ def erase(
         raise ErasureError("an erasure needs the reference of the request it answers")
     if subject_id.startswith(ERASED_PREFIX):
         raise ErasureError("that id is already the mark of an erasure")
+    with LOCK:  # no derivation of this process runs meanwhile
+        return _erase(store, subject_id, request_ref, checkpointer, now, finish_all(store))
+
+
+def _erase(
+    store: Store,
+    subject_id: str,
+    request_ref: str,
+    checkpointer: Checkpointer | None,
+    now: datetime | None,
+    derived: dict[tuple[str, int], int],
+) -> ErasureResult:
     events = _originals(store, EVENTS, subject_id)
     journal = _originals(store, JOURNAL, subject_id)
     dead = store.query(
@@ -152,6 +167,13 @@ def erase(
         names = table.written_names
         commitments = [r[names.index("subject_commitment")] for r in rows]
         ids = [r[names.index(key)] for r in rows]
+        if table is EVENTS:  # the aggregate has no event ids: find the subject via the originals
+            store.command(
+                "ALTER TABLE {db}.recipients DELETE WHERE subject_id IN (SELECT subject_id "
+                "FROM {db}.events WHERE erasure_ref = '' AND event_id IN {i:Array(String)})",
+                {"i": ids},
+                settings=_SYNC,
+            )
         # select by salted commitments and ids: the mutation log names nobody
         store.command(
             f"ALTER TABLE {{db}}.{table.name} DELETE WHERE erasure_ref = '' "
@@ -168,13 +190,6 @@ def erase(
         for r in journal
         if r[JOURNAL.written_names.index("record_kind")] == "alert"
     ]
-    if event_ids:
-        store.command(
-            "ALTER TABLE {db}.consents DELETE WHERE event_id IN {i:Array(String)} "
-            f"AND NOT startsWith(subject_id, '{ERASED_PREFIX}')",
-            {"i": event_ids},
-            settings=_SYNC,
-        )
     if event_ids or monitor_alerts:
         store.command(
             "ALTER TABLE {db}.alerts DELETE WHERE (event_id IN {i:Array(String)} "
@@ -183,6 +198,8 @@ def erase(
             {"i": event_ids, "a": monitor_alerts},
             settings=_SYNC,
         )
+    if event_ids:
+        derive_erased(store, erasure_id, derived)
     if dead:
         places = [(d["topic"], int(d["partition"]), int(d["offset"])) for d in dead]
         store.command(

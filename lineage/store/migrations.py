@@ -19,6 +19,14 @@ alone, every consumer and query command runs them at start).
   for the disclosure, stats and alert-count questions. Added to a version-2
   store, then materialized in the background (a mutation: the answers are the
   same before it ends, only slower).
+- **4** — derived tables filled many batches at a time
+  (:mod:`jejak.lineage.store.derive`) instead of materialized views on the
+  event log, and the ``recipients`` aggregate instead of the ``by_recipient``
+  projection (the write path's cost, bench/RESULTS.md). The three views and
+  the projection are dropped, the ``recipients`` and ``derivations`` tables
+  created, the consent ledger becomes a plain view of the log, and the
+  event-derived rows of the alerts and aggregates are rebuilt from the log
+  (monitor alerts, from the journal, stay).
 
 Views are created after their target tables, and (on a fresh store) before
 any row is written, so no derived row is ever missed.
@@ -43,7 +51,7 @@ from jejak.lineage.store.tables import (
 
 log = logging.getLogger(__name__)
 
-CURRENT_VERSION = 3
+CURRENT_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -127,10 +135,53 @@ def _projections(store: Store) -> None:
             )
 
 
+_DROPPED_VIEWS = ("consents_mv", "alerts_mv", "daily_mv")
+
+
+def _derive_by_range(store: Store) -> None:
+    """Replace the event log's materialized views and projection by range derivations."""
+    from jejak.lineage.store.derive import catch_up_all
+
+    on_cluster = f" ON CLUSTER {store.cluster}" if store.cluster else ""
+    local = "_local" if store.cluster else ""
+    for name in _DROPPED_VIEWS:
+        store.command(f"DROP VIEW IF EXISTS {{db}}.{name}{on_cluster}")
+    store.command(
+        f"ALTER TABLE {{db}}.events{local}{on_cluster} DROP PROJECTION IF EXISTS by_recipient"
+    )
+    if store.cluster:
+        for sql in cluster_ddl(store.database, store.cluster):
+            store.command(sql)
+    else:
+        for table in TABLES:
+            store.command(create_sql(table, store.database))
+    tables = store.query(
+        "SELECT name, engine FROM system.tables WHERE database = {d:String}",
+        {"d": store.database},
+    )
+    if any(t["name"] == f"consents{local}" and t["engine"] != "View" for t in tables):
+        store.command(f"DROP TABLE {{db}}.consents{local}{on_cluster}")  # now a view of the log
+        if store.cluster:
+            store.command(f"DROP TABLE IF EXISTS {{db}}.consents{on_cluster}")
+    for view in VIEWS:
+        if view.target is None:
+            store.command(view_sql(view, store.database, store.cluster))
+    for derived in ("daily", "recipients"):
+        store.command(f"TRUNCATE TABLE IF EXISTS {{db}}.{derived}{local}{on_cluster}")
+    store.command(
+        f"ALTER TABLE {{db}}.alerts{local}{on_cluster} DELETE WHERE origin = 'event'",
+        settings={"mutations_sync": 2},
+    )
+    store.command(f"TRUNCATE TABLE IF EXISTS {{db}}.derivations{local}{on_cluster}")
+    rows = catch_up_all(store)
+    log.info("store %s: %d log rows derived", store.database, rows)
+
+
 STEPS: tuple[Migration, ...] = (
     Migration(1, "first layout", _noop),
     Migration(2, "evidence layout: one chained event log, journal, checkpoints", _evidence_layout),
     Migration(3, "aggregate projections for disclosures, stats and alert counts", _projections),
+    Migration(4, "derived tables by range derivations, recipients aggregate", _derive_by_range),
 )
 
 

@@ -6,8 +6,10 @@ sorting key, partitioning and engine. Everything else is derived from these
 declarations: the ``CREATE`` statements (:func:`create_sql`), the insert
 column names and types, the rows (:func:`row_of`), the canonical byte form the
 hash chain commits to (:mod:`jejak.lineage.store.canonical`), and the cluster
-DDL. Derived tables are ClickHouse views over the log, declared here too
-(:data:`VIEWS`): materialized where the result is small, plain where not.
+DDL. Derived tables are filled inside ClickHouse from the log: by
+``INSERT … SELECT`` over the rows appended since the last derivation
+(:data:`DERIVATIONS`, run by :mod:`jejak.lineage.store.derive`), by a
+materialized view for the journal, or read through plain views (:data:`VIEWS`).
 
 The written tables:
 
@@ -15,17 +17,19 @@ The written tables:
   event's fields, its verdict, where it came from in Kafka and its place in
   the partition's hash chain (``seq``, ``prev_hash``, ``row_hash``). Nothing
   else is written per event: lineage, the consent ledger, alerts and the
-  daily aggregates are derived inside ClickHouse.
+  aggregates are derived inside ClickHouse.
 - ``journal``: records jejak makes itself (alerts of the retention monitor,
   their resolutions, erasures), chained like a partition.
 - ``checkpoints``: signed tree heads of every chained log.
 - ``dead_letters``: messages that could not be decoded or were refused.
+- ``derivations``: which rows of each log the derived tables cover.
 - ``schema_migrations``: which migrations ran, when.
 
-Why views rather than Python writing each derived table: a 5,000-event batch
-costs one column-oriented insert instead of six row inserts, and nothing
-derived can disagree with the log it comes from. Which views are materialized
-was chosen by measurement (see the comment above :data:`VIEWS`).
+Why derived in ClickHouse rather than by Python writing each derived table: a
+5,000-event batch costs one column-oriented insert instead of six row
+inserts, and nothing derived can disagree with the log it comes from. Why by
+amortized ``INSERT … SELECT`` rather than materialized views was chosen by
+measurement (see the comment above :data:`DERIVATIONS`).
 """
 
 from __future__ import annotations
@@ -86,12 +90,10 @@ _DEDUP = ("non_replicated_deduplication_window = 1000",)
 class Projection:
     """An aggregate projection: a summary ClickHouse keeps inside each part of its table.
 
-    Chosen over a materialized view where a question needs a per-subject grain
-    (how many distinct subjects): the projection lives and dies with the rows
-    it sums up, so an erasure's ``ALTER TABLE … DELETE`` rebuilds it and no
-    pseudonym (nor a hash of one, as a ``uniq`` state would keep) outlives the
-    erased rows in a table of its own. One part, one insert: it costs the write
-    path an aggregation of the block, not a pipeline and a part of its own.
+    It lives and dies with the rows it sums up (an erasure's ``ALTER TABLE …
+    DELETE`` rebuilds it). Used on a derived table (``alerts.by_reason``); on
+    the event log it cost each insert an aggregation of the block, about a
+    fifth of the insert, so the log's aggregates are derived tables instead.
     """
 
     name: str
@@ -282,17 +284,6 @@ EVENTS = Table(
         "INDEX idx_chain (topic, partition, seq) TYPE minmax GRANULARITY 1",
         "INDEX idx_kind kind TYPE set(16) GRANULARITY 4",
     ),
-    projections=(
-        # disclosures per recipient and purpose, and the distinct-subject counts
-        # (queries.disclosures, queries.totals) without reading the log
-        Projection(
-            "by_recipient",
-            "SELECT kind, recipient_id, recipient_kind, purpose, subject_id, count(), "
-            "countIf(decision = 'violation'), min(occurred_at), max(occurred_at), "
-            "groupUniqArrayArray(data_categories), groupUniqArray(basis) "
-            "GROUP BY kind, recipient_id, recipient_kind, purpose, subject_id",
-        ),
-    ),
 )
 
 JOURNAL = Table(
@@ -354,26 +345,9 @@ MIGRATIONS = Table(
     order_by="(version)",
 )
 
-# -- derived tables: filled by the materialized views below -----------------------------------
+# -- derived tables: filled from the log by DERIVATIONS below --------------------------------
 
 _LINEAGE_KINDS = "('collection', 'use', 'disclosure', 'deletion')"
-
-CONSENTS = Table(
-    "consents",
-    doc="derived: the consent ledger (consents, policy acceptances, account closures)",
-    columns=(
-        Column("topic", LC),
-        Column("partition", "Int32"),
-        Column("seq", "UInt64"),
-        Column("event_id", "String"),
-        Column("subject_id", "String"),
-        Column("occurred_at", TIME),
-        Column("scope", "String"),
-        Column("action", LC),
-        Column("producer_service", LC),
-    ),
-    order_by="(topic, partition, subject_id, seq)",
-)
 
 ALERTS = Table(
     "alerts",
@@ -427,6 +401,41 @@ DAILY = Table(
     "purpose)",
 )
 
+RECIPIENTS = Table(
+    "recipients",
+    engine="AggregatingMergeTree",
+    doc="derived: disclosures per recipient, purpose and subject: events, violations, first and "
+    "last time, categories and bases",
+    columns=(
+        Column("kind", LC),
+        Column("recipient_id", "String"),
+        Column("recipient_kind", LC),
+        Column("purpose", LC),
+        Column("subject_id", "String"),
+        Column("events", "SimpleAggregateFunction(sum, UInt64)"),
+        Column("violations", "SimpleAggregateFunction(sum, UInt64)"),
+        Column("first_at", f"SimpleAggregateFunction(min, {TIME})"),
+        Column("last_at", f"SimpleAggregateFunction(max, {TIME})"),
+        Column("categories", "SimpleAggregateFunction(groupUniqArrayArray, Array(String))"),
+        Column("bases", "SimpleAggregateFunction(groupUniqArrayArray, Array(String))"),
+    ),
+    order_by="(kind, recipient_kind, recipient_id, purpose, subject_id)",
+)
+
+DERIVED_RANGES = Table(
+    "derivations",
+    doc="which rows of each event log the derived tables cover: one row per log and derivation",
+    columns=(
+        Column("derivation_id", "String"),
+        Column("topic", LC),
+        Column("partition", "Int32"),
+        Column("from_seq", "UInt64"),
+        Column("to_seq", "UInt64"),
+        Column("derived_at", TIME, default="now64(3)", written=False),
+    ),
+    order_by="(topic, partition, to_seq)",
+)
+
 
 @dataclass(frozen=True)
 class View:
@@ -440,33 +449,70 @@ class View:
     select: str
 
 
+@dataclass(frozen=True)
+class Derivation:
+    """How one derived table is filled from rows of the event log.
+
+    ``select`` reads ``{rows}``: the event-log rows being derived (a range of
+    ``seq`` per log, or an erasure's redacted copies), never the whole log.
+    """
+
+    target: str
+    select: str
+    order_by: str
+    """The rows' key: a derivation inserts its rows in this order, so a repeat is the same
+    insert (and its deduplication token drops it; see derive.py)."""
+
+
 # What is derived, and why this way (measured, bench/RESULTS.md "store write path"):
-# every materialized view costs each insert a pipeline and a part of its own,
-# so only small or aggregated outputs are materialized — the consent ledger and
-# the alerts (a few % of events each) and one daily aggregate. Lineage per
-# category is a plain view over the event log, whose sorting key starts with
-# the subject id, so a subject's lineage is read from the log directly. The
-# aggregate skips the re-inserted copies an erasure writes (erasure_ref set),
-# so counts never change; consents and alerts are re-derived from them.
-VIEWS: tuple[View, ...] = (
-    View(
-        "consents_mv",
-        "events",
-        "consents",
-        "SELECT topic, partition, seq, event_id, subject_id, occurred_at, scope, action, "
-        "producer_service FROM {db}.events "
-        "WHERE kind IN ('consent', 'policy_accepted', 'account_closed')",
-    ),
-    View(
-        "alerts_mv",
-        "events",
+# a materialized view costs every insert a pipeline and a part of its own, and
+# so did an aggregate projection: three views and one projection took the
+# event log's insert to 0.38 of the same rows into one plain table. Deriving
+# by one read and one insert per derived table of the rows appended since the
+# last derivation costs the same work once per many batches (every 100,000
+# events, every 10 s, or when the stream goes quiet). Only small or aggregated
+# outputs are stored: the alerts, one daily aggregate, and the per-subject
+# disclosure aggregate for the disclosure question. The consent ledger (a
+# quarter of the simulated events, and read only per subject or for rare
+# actions) is a plain view like lineage per category:
+# both read the event log, whose sorting key starts with the subject id, so a
+# subject's rows are read from the log directly. Each log row is derived exactly
+# once (``derivations`` records the ranges; a repeated derivation carries the
+# same deduplication token), so the aggregates count an erasure's redacted copy
+# in place of the row it replaced.
+DERIVATIONS: tuple[Derivation, ...] = (
+    Derivation(
         "alerts",
         "SELECT concat(event_id, ':', reasons[1]) AS alert_id, event_id, subject_id, kind, "
         "occurred_at, severity, reasons[1] AS reason, reasons, data_categories AS categories, "
         "purpose, recipient_id, recipient_kind, policy_version, summary, 'event' AS origin, "
-        "ingested_at AS raised_at FROM {db}.events "
+        "ingested_at AS raised_at FROM {rows} "
         "WHERE decision = 'violation' AND length(reasons) > 0",
+        order_by="alert_id",
     ),
+    Derivation(
+        "daily",
+        "SELECT day, kind, decision, basis, reason, first_reason, recipient_id, "
+        "recipient_kind, purpose, events FROM (SELECT toDate(occurred_at) AS day, kind, "
+        "decision, basis, arrayJoin(arrayEnumerate(if(empty(reasons), [''], reasons))) AS n, "
+        "if(empty(reasons), '', reasons[n]) AS reason, toUInt8(n = 1) AS first_reason, "
+        "recipient_id, recipient_kind, purpose, count() AS events FROM {rows} "
+        "GROUP BY day, kind, decision, basis, n, reason, recipient_id, recipient_kind, purpose)",
+        order_by="day, kind, decision, basis, reason, first_reason, recipient_id, recipient_kind, "
+        "purpose",
+    ),
+    Derivation(
+        "recipients",
+        "SELECT kind, recipient_id, recipient_kind, purpose, subject_id, count() AS events, "
+        "countIf(decision = 'violation') AS violations, min(occurred_at) AS first_at, "
+        "max(occurred_at) AS last_at, groupUniqArrayArray(data_categories) AS categories, "
+        "groupUniqArray(basis) AS bases FROM {rows} WHERE kind = 'disclosure' "
+        "GROUP BY kind, recipient_id, recipient_kind, purpose, subject_id",
+        order_by="kind, recipient_id, recipient_kind, purpose, subject_id",
+    ),
+)
+
+VIEWS: tuple[View, ...] = (
     View(
         "journal_alerts_mv",
         "journal",
@@ -485,16 +531,12 @@ VIEWS: tuple[View, ...] = (
         "recorded_at AS raised_at FROM {db}.journal WHERE record_kind = 'alert'",
     ),
     View(
-        "daily_mv",
+        "consents",
         "events",
-        "daily",
-        "SELECT day, kind, decision, basis, reason, first_reason, recipient_id, "
-        "recipient_kind, purpose, events FROM (SELECT toDate(occurred_at) AS day, kind, "
-        "decision, basis, arrayJoin(arrayEnumerate(if(empty(reasons), [''], reasons))) AS n, "
-        "if(empty(reasons), '', reasons[n]) AS reason, toUInt8(n = 1) AS first_reason, "
-        "recipient_id, recipient_kind, purpose, count() AS events "
-        "FROM {db}.events WHERE erasure_ref = '' "
-        "GROUP BY day, kind, decision, basis, n, reason, recipient_id, recipient_kind, purpose)",
+        None,
+        "SELECT topic, partition, seq, event_id, subject_id, occurred_at, scope, action, "
+        "producer_service FROM {db}.events "
+        "WHERE kind IN ('consent', 'policy_accepted', 'account_closed')",
     ),
     View(
         "lineage",
@@ -531,8 +573,15 @@ VIEWS: tuple[View, ...] = (
     ),
 )
 
-WRITTEN: tuple[Table, ...] = (EVENTS, JOURNAL, CHECKPOINTS, DEAD_LETTERS, MIGRATIONS)
-DERIVED: tuple[Table, ...] = (CONSENTS, ALERTS, DAILY)
+WRITTEN: tuple[Table, ...] = (
+    EVENTS,
+    JOURNAL,
+    CHECKPOINTS,
+    DEAD_LETTERS,
+    DERIVED_RANGES,
+    MIGRATIONS,
+)
+DERIVED: tuple[Table, ...] = (ALERTS, DAILY, RECIPIENTS)
 TABLES: tuple[Table, ...] = WRITTEN + DERIVED
 
 

@@ -4,8 +4,10 @@ The consumer builds a :class:`Batch` (rows in the declared column order of
 :data:`~jejak.lineage.store.tables.EVENTS`, chained as they are added) and
 :func:`write_batch` writes it with one column-oriented insert per table, with
 the column types known (no ``DESCRIBE`` per insert). The derived tables
-(lineage, consents, alerts, daily aggregates) are filled by ClickHouse's
-materialized views from that one insert.
+(consents, alerts, aggregates) are filled inside ClickHouse from the rows
+written (:mod:`jejak.lineage.store.derive`): at once by default, many batches
+at a time by the consumer (``derive=False`` and its own
+:class:`~jejak.lineage.store.derive.Deriver`).
 
 A retried insert carries the same deduplication token, so an insert that did
 land although the client saw an error is not stored twice.
@@ -194,10 +196,19 @@ def _token(rows: Sequence[Sequence[Any]], row_hash_index: int) -> str:
 _ROW_HASH = EVENTS.written_names.index("row_hash")
 
 
-def write_batch(store: Store, batch: Batch) -> None:
-    """One column-oriented insert per written table; a retry of the same batch is dropped."""
+def write_batch(store: Store, batch: Batch, *, derive: bool = True) -> None:
+    """One column-oriented insert per written table; a retry of the same batch is dropped.
+
+    With ``derive`` the derived tables are brought up to date with these rows
+    before returning; without, the caller derives them (see the module docstring).
+    """
     if batch.events:
-        store.insert_rows(EVENTS, batch.events, dedup_token=_token(batch.events, _ROW_HASH))
+        token = _token(batch.events, _ROW_HASH)
+        store.insert_rows(EVENTS, batch.events, dedup_token=token)
+        if derive:  # a retry derives under the same id, so adds nothing twice
+            from jejak.lineage.store.derive import derive_rows
+
+            derive_rows(store, batch.events, f"batch:{token}")
     if batch.dead_letters:
         store.insert_rows(DEAD_LETTERS, batch.dead_letters)
 

@@ -193,20 +193,24 @@ _REFERENCE = {
 }
 
 
-def _simulated(store: Store) -> None:
+def _simulated(store: Store, derived: tuple[bool, ...] = (True,)) -> None:
+    """A simulated stream in ``len(derived)`` batches, each derived at once or left to later."""
     from jejak.lineage.policy import Evaluator, load_policies
     from jejak.producers.simulate import simulate
 
     evaluator = Evaluator(load_policies())
     heads = {p: LogHead(f"events/privacy.events/{p}") for p in range(3)}
-    batch = Batch()
-    for event in simulate(users=40, days=2, seed=5, violation_rate=0.1).events:
-        p = sum(event.subject_id.encode()) % 3
-        origin = Origin("privacy.events", p, heads[p].last_offset + 1)
-        verdict = evaluator.evaluate(event)
-        severity = "high" if verdict.decision == "violation" else ""
-        batch.add(heads[p], event, verdict, origin, severity, "s" if severity else "")
-    write_batch(store, batch)
+    events = simulate(users=40, days=2, seed=5, violation_rate=0.1).events
+    size = -(-len(events) // len(derived))
+    for i, derive in enumerate(derived):
+        batch = Batch()
+        for event in events[i * size : (i + 1) * size]:
+            p = sum(event.subject_id.encode()) % 3
+            origin = Origin("privacy.events", p, heads[p].last_offset + 1)
+            verdict = evaluator.evaluate(event)
+            severity = "high" if verdict.decision == "violation" else ""
+            batch.add(heads[p], event, verdict, origin, severity, "s" if severity else "")
+        write_batch(store, batch, derive=derive)
 
 
 def test_the_one_read_subject_report_equals_the_report_over_the_views(store: Store) -> None:
@@ -288,40 +292,142 @@ def _same_aggregates(store: Store) -> None:
     assert q.totals(store)["subjects"] == subjects
 
 
-def test_disclosures_stats_and_alert_counts_from_projections_equal_the_full_scans(
+def test_aggregates_derived_per_batch_or_many_batches_later_equal_the_full_scans(
     store: Store,
 ) -> None:
-    _simulated(store)
+    from jejak.lineage.store.derive import catch_up_all, finish_all
+
+    _simulated(store, derived=(False, False, False, False))  # as the consumer writes
+    assert store.query("SELECT count() AS n FROM {db}.alerts")[0]["n"] == 0  # not derived yet
+    assert catch_up_all(store) == store.query("SELECT count() AS n FROM {db}.events")[0]["n"]
+    _same_aggregates(store)
+    counts = {
+        t: store.query(f"SELECT count() AS n FROM {{db}}.{t}")[0]["n"]
+        for t in ("alerts", "daily", "recipients")
+    }
+    assert all(counts.values()), counts
+    # deriving again (a restart's catch-up, a crash's unfinished derivation run again) adds
+    # nothing, however the log's parts were merged meanwhile
+    store.command("OPTIMIZE TABLE {db}.events FINAL")
+    assert catch_up_all(store) == 0
+    finish_all(store)
+    assert counts == {
+        t: store.query(f"SELECT count() AS n FROM {{db}}.{t}")[0]["n"] for t in counts
+    }
     _same_aggregates(store)
     plan = "\n".join(
         str(next(iter(r.values())))
         for r in store.query(
-            "EXPLAIN SELECT recipient_id, subject_id, count() FROM {db}.events "
-            "WHERE kind = 'disclosure' "
-            "GROUP BY kind, recipient_id, recipient_kind, purpose, subject_id"
+            "EXPLAIN SELECT severity, reason, subject_id, count() FROM {db}.alerts "
+            "GROUP BY severity, reason, subject_id"
         )
     )
-    assert "by_recipient" in plan  # read from the projection, not the log
+    assert "by_reason" in plan  # the alert counts read the projection, not the alerts
 
 
-def test_a_version_2_store_gains_the_projections_and_keeps_its_answers(
+# The layout of version 3, as that release created it: the event log's materialized
+# views and aggregate projection, which version 4 replaces by range derivations.
+_V3_VIEWS = {
+    "consents_mv": "CREATE MATERIALIZED VIEW {db}.consents_mv TO {db}.consents AS "
+    "SELECT topic, partition, seq, event_id, subject_id, occurred_at, scope, action, "
+    "producer_service FROM {db}.events "
+    "WHERE kind IN ('consent', 'policy_accepted', 'account_closed')",
+    "alerts_mv": "CREATE MATERIALIZED VIEW {db}.alerts_mv TO {db}.alerts AS "
+    "SELECT concat(event_id, ':', reasons[1]) AS alert_id, event_id, subject_id, kind, "
+    "occurred_at, severity, reasons[1] AS reason, reasons, data_categories AS categories, "
+    "purpose, recipient_id, recipient_kind, policy_version, summary, 'event' AS origin, "
+    "ingested_at AS raised_at FROM {db}.events "
+    "WHERE decision = 'violation' AND length(reasons) > 0",
+    "daily_mv": "CREATE MATERIALIZED VIEW {db}.daily_mv TO {db}.daily AS "
+    "SELECT day, kind, decision, basis, reason, first_reason, recipient_id, "
+    "recipient_kind, purpose, events FROM (SELECT toDate(occurred_at) AS day, kind, "
+    "decision, basis, arrayJoin(arrayEnumerate(if(empty(reasons), [''], reasons))) AS n, "
+    "if(empty(reasons), '', reasons[n]) AS reason, toUInt8(n = 1) AS first_reason, "
+    "recipient_id, recipient_kind, purpose, count() AS events "
+    "FROM {db}.events WHERE erasure_ref = '' "
+    "GROUP BY day, kind, decision, basis, n, reason, recipient_id, recipient_kind, purpose)",
+}
+_V3_CONSENTS = (
+    "CREATE TABLE {db}.consents (topic LowCardinality(String), partition Int32, seq UInt64, "
+    "event_id String, subject_id String, occurred_at DateTime64(3, 'UTC'), scope String, "
+    "action LowCardinality(String), producer_service LowCardinality(String)) "
+    "ENGINE = MergeTree ORDER BY (topic, partition, subject_id, seq)"
+)
+_V3_PROJECTION = (
+    "ALTER TABLE {db}.events ADD PROJECTION by_recipient (SELECT kind, recipient_id, "
+    "recipient_kind, purpose, subject_id, count(), countIf(decision = 'violation'), "
+    "min(occurred_at), max(occurred_at), groupUniqArrayArray(data_categories), "
+    "groupUniqArray(basis) GROUP BY kind, recipient_id, recipient_kind, purpose, subject_id)"
+)
+
+
+def test_a_version_3_store_derives_by_range_and_keeps_its_answers(
     clickhouse_dsn: str, store_database: str
 ) -> None:
     from jejak.lineage.store.migrations import version
 
     store = connect(clickhouse_dsn, store_database)
     migrate(store)
-    store.command("ALTER TABLE {db}.events DROP PROJECTION by_recipient")
-    store.command("ALTER TABLE {db}.alerts DROP PROJECTION by_reason")
-    store.command("DELETE FROM {db}.schema_migrations WHERE version = 3")
-    _simulated(store)  # written by a version-2 store: no projection parts
-    assert version(store) == 2
-    assert [m.version for m in migrate(store)] == [3]
-    assert "PROJECTION by_recipient" in str(store.command("SHOW CREATE TABLE {db}.events"))
+    store.command("DROP TABLE {db}.recipients")
+    store.command("DROP TABLE {db}.derivations")
+    store.command("DROP VIEW {db}.consents")
+    store.command(_V3_CONSENTS)
+    store.command(_V3_PROJECTION)
+    for sql in _V3_VIEWS.values():
+        store.command(sql)
+    store.command("DELETE FROM {db}.schema_migrations WHERE version = 4")
+    _simulated(store, derived=(False, False))  # derived by version 3's views as written
+    assert version(store) == 3
+    alerts = store.query("SELECT alert_id FROM {db}.alerts ORDER BY alert_id")
+    assert alerts
+
+    assert [m.version for m in migrate(store)] == [4]
+    assert "by_recipient" not in str(store.command("SHOW CREATE TABLE {db}.events"))
+    views = {
+        r["name"]
+        for r in store.query(
+            "SELECT name FROM system.tables WHERE database = {d:String} "
+            "AND engine = 'MaterializedView'",
+            {"d": store_database},
+        )
+    }
+    assert views == {"journal_alerts_mv"}
+    assert store.query("SELECT alert_id FROM {db}.alerts ORDER BY alert_id") == alerts
+    _same_aggregates(store)
+    store.close()
+
+
+def test_an_erasure_between_a_write_and_its_derivation_counts_each_row_once(
+    store: Store, tmp_path: Path
+) -> None:
+    from jejak.lineage.store.checkpoints import Checkpointer
+    from jejak.lineage.store.derive import catch_up_all
+    from jejak.lineage.store.erasure import erase
+    from jejak.lineage.trust.note import Signer
+
+    _simulated(store, derived=(True, False))  # the second half still waits for its derivation
+    subject = store.query(
+        "SELECT subject_id FROM {db}.events WHERE decision = 'violation' "
+        "GROUP BY subject_id ORDER BY count() DESC LIMIT 1"
+    )[0]["subject_id"]
+    events_before = store.query("SELECT count() AS n FROM {db}.events")[0]["n"]
+    signer = Signer.generate("jejak-test")
+    erase(store, subject, "DSR-2", checkpointer=Checkpointer(store, signer, signer.name, tmp_path))
+    catch_up_all(store)
+    for table in ("events", "consents", "alerts", "recipients"):  # consents: a view of the log
+        assert not store.query(
+            f"SELECT 1 FROM {{db}}.{table} WHERE subject_id = {{s:String}} LIMIT 1", {"s": subject}
+        ), table
+    assert q.totals(store)["events"] == events_before
+    alerts = store.query("SELECT count() AS n FROM {db}.alerts WHERE origin = 'event'")[0]["n"]
+    violations = store.query(
+        "SELECT count() AS n FROM {db}.events WHERE decision = 'violation' AND length(reasons) > 0"
+    )[0]["n"]
+    assert alerts == violations
     _same_aggregates(store)
 
 
-def test_an_erased_subject_leaves_no_trace_in_the_projections(store: Store, tmp_path: Path) -> None:
+def test_an_erased_subject_leaves_no_trace_in_the_aggregates(store: Store, tmp_path: Path) -> None:
     from jejak.lineage.store.checkpoints import Checkpointer
     from jejak.lineage.store.erasure import erase
     from jejak.lineage.trust.note import Signer

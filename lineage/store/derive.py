@@ -1,0 +1,389 @@
+"""The derived tables, filled inside ClickHouse from the event log, many batches at a time.
+
+The alerts, the daily aggregate and the disclosure aggregate
+(:data:`~jejak.lineage.store.tables.DERIVATIONS`) are not written
+by Python and not maintained by materialized views: after rows are appended
+to the event log, a **derivation** runs one ``INSERT … SELECT`` per derived
+table over exactly those rows (a range of ``seq`` per log). One derivation
+covers many batches — every ``every_events`` events, every ``every_s``
+seconds, and whenever the stream goes quiet, a partition is revoked or the
+consumer stops — so the write path pays a pipeline and a part per derived
+table once per tens of thousands of events instead of once per insert (see
+bench/RESULTS.md: the event log's insert went from 0.38 to about 0.9 of the
+same rows into one plain table).
+
+Each log row is derived exactly once, crash or not:
+
+1. a derivation first records its ranges in ``derivations`` under a fresh id;
+2. then fills each derived table with the deduplication token ``<id>/<table>``,
+   so running the same derivation again adds nothing a finished step added.
+
+When a partition is assigned (:func:`catch_up`), the last recorded derivation
+of each of its logs is run again (finishing one a crash interrupted; a no-op
+otherwise), then the rows appended after the last recorded range are derived.
+A derivation that fails is retried with the same id and ranges before any new
+one starts.
+
+Derived tables lag the log by at most one derivation interval while a
+consumer runs; :func:`catch_up_all` (``jejak store derive``) brings every log
+up to date without a consumer.
+
+An erasure (:mod:`jejak.lineage.store.erasure`) replaces a subject's rows by
+redacted copies. It holds :data:`LOCK` (so no derivation of this process runs
+meanwhile), finishes the recorded derivations, and re-derives only the copies
+whose rows were already derived (:func:`derive_erased`); copies of rows not yet
+derived are derived later like any row, in place of the originals. So every
+aggregate keeps counting each log row once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jejak.errors import StoreError
+from jejak.lineage.store.client import Store
+from jejak.lineage.store.tables import DERIVATIONS, DERIVED, DERIVED_RANGES, EVENTS
+
+_TARGETS = {t.name: t for t in DERIVED}
+
+_TOPIC, _PARTITION, _SEQ = (EVENTS.written_names.index(c) for c in ("topic", "partition", "seq"))
+
+log = logging.getLogger(__name__)
+
+LOCK = threading.RLock()
+"""One derivation (or erasure) at a time in this process: the consumer's thread and the API's
+threads share a store. Processes sharing a ClickHouse server do not share it (docs/store.md)."""
+
+BASELINE = "baseline:"
+"""Ids of recorded ranges whose derived rows came from elsewhere (never run again)."""
+
+_SUBJECT_TABLES = ("alerts", "recipients")
+"""The derived tables that name a subject (an erasure re-derives these, not the counts)."""
+
+
+_CHUNK = 200_000
+"""At most this many log rows per derivation when catching up (their derived rows pass
+through this process)."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """Rows ``first`` … ``last`` (``seq``, inclusive) of the log of one Kafka partition."""
+
+    topic: str
+    partition: int
+    first: int
+    last: int
+
+
+def _rows(ranges: Sequence[Range], params: dict[str, Any], extra: str = "") -> str:
+    """The event-log rows of ``ranges`` as a subquery (topics as parameters, numbers inline)."""
+    topics: dict[str, str] = {}
+    terms = []
+    for r in ranges:
+        name = topics.setdefault(r.topic, f"t{len(topics)}")
+        params[name] = r.topic
+        terms.append(
+            f"(topic = {{{name}:String}} AND partition = {int(r.partition)} "
+            f"AND seq BETWEEN {int(r.first)} AND {int(r.last)})"
+        )
+    return f"(SELECT * FROM {{db}}.events WHERE ({' OR '.join(terms)}){extra})"
+
+
+def _fill(
+    store: Store,
+    ranges: Sequence[Range],
+    token: str,
+    *,
+    tables: Iterable[str] | None = None,
+    extra: str = "",
+    params: dict[str, Any] | None = None,
+) -> None:
+    """Fill the derived tables from these rows: one read and one insert per table.
+
+    The rows are read (sorted by the table's key) and inserted with the
+    deduplication token ``<token>/<table>``: a plain insert's token is honoured
+    whatever else changed, so a derivation run again adds nothing it added
+    before. (ClickHouse's ``INSERT … SELECT`` ties its tokens to the parts it
+    read, so a repeat after a merge would not be dropped.)
+    """
+    wanted = set(tables) if tables is not None else None
+    for derivation in DERIVATIONS:
+        if wanted is not None and derivation.target not in wanted:
+            continue
+        table = _TARGETS[derivation.target]
+        p = dict(params or {})
+        select = derivation.select.replace("{rows}", _rows(ranges, p, extra))
+        names = ", ".join(f"`{n}`" for n in table.written_names)
+        columns = store.query_columns(
+            f"SELECT {names} FROM ({select}) ORDER BY {derivation.order_by}",
+            p,
+            width=len(table.written_names),
+        )
+        store.insert_columns(table, columns, dedup_token=f"{token}/{derivation.target}")
+
+
+def derive(store: Store, ranges: Sequence[Range], derivation_id: str | None = None) -> str:
+    """Record ``ranges`` and fill every derived table from their rows; returns the id.
+
+    Called again with the same id and ranges (a retry), it adds only what the
+    first call did not.
+    """
+    derivation_id = derivation_id or f"derivation:{uuid.uuid4().hex}"
+    if not ranges:
+        return derivation_id
+    with LOCK:
+        store.insert_rows(
+            DERIVED_RANGES,
+            [[derivation_id, r.topic, r.partition, r.first, r.last] for r in ranges],
+            dedup_token=derivation_id,
+        )
+        _fill(store, ranges, derivation_id)
+    return derivation_id
+
+
+def derive_rows(
+    store: Store, rows: Sequence[Sequence[Any]], derivation_id: str | None = None
+) -> str:
+    """Derive the rows of one write (event-log rows in the written column order)."""
+    spans: dict[tuple[str, int], list[int]] = {}
+    for row in rows:
+        seq = int(row[_SEQ])
+        span = spans.setdefault((row[_TOPIC], int(row[_PARTITION])), [seq, seq])
+        span[0], span[1] = min(span[0], seq), max(span[1], seq)
+    ranges = [Range(t, p, a, b) for (t, p), (a, b) in sorted(spans.items())]
+    return derive(store, ranges, derivation_id)
+
+
+def _recorded(store: Store, where: str, params: dict[str, Any]) -> dict[tuple[str, int], str]:
+    """The last recorded derivation of each log matching ``where``: (topic, partition) -> id."""
+    rows = store.query(
+        "SELECT topic, partition, argMax(derivation_id, to_seq) AS last "
+        f"FROM {{db}}.derivations WHERE {where} GROUP BY topic, partition",
+        params,
+    )
+    return {(r["topic"], int(r["partition"])): r["last"] for r in rows}
+
+
+def _finish(store: Store, ids: Iterable[str]) -> None:
+    """Run recorded derivations again: what a crash interrupted is completed, the rest dropped."""
+    ids = sorted({i for i in ids if not i.startswith(BASELINE)})
+    if not ids:
+        return
+    rows = store.query(
+        "SELECT derivation_id, topic, partition, from_seq, to_seq FROM {db}.derivations "
+        "WHERE derivation_id IN {ids:Array(String)}",
+        {"ids": ids},
+    )
+    by_id: dict[str, list[Range]] = {}
+    for r in rows:
+        by_id.setdefault(r["derivation_id"], []).append(
+            Range(r["topic"], int(r["partition"]), int(r["from_seq"]), int(r["to_seq"]))
+        )
+    for derivation_id, ranges in sorted(by_id.items()):
+        _fill(store, ranges, derivation_id)
+
+
+def watermarks(store: Store) -> dict[tuple[str, int], int]:
+    """The last derived ``seq`` of every log that has derived rows."""
+    rows = store.query(
+        "SELECT topic, partition, max(to_seq) AS last FROM {db}.derivations "
+        "GROUP BY topic, partition"
+    )
+    return {(r["topic"], int(r["partition"])): int(r["last"]) for r in rows}
+
+
+def catch_up(store: Store, topic: str, next_seqs: Mapping[int, int]) -> int:
+    """Bring the derived rows of these logs up to their heads (``next_seq`` per partition).
+
+    Run when partitions are assigned, before their rows are read back as state.
+    Returns the number of log rows derived now.
+    """
+    if not next_seqs:
+        return 0
+    with LOCK:
+        last = _recorded(
+            store,
+            "topic = {t:String} AND partition IN {ps:Array(Int32)}",
+            {"t": topic, "ps": sorted(next_seqs)},
+        )
+        _finish(store, last.values())
+        done = {p: w for (t, p), w in watermarks(store).items() if t == topic}
+        ranges = [
+            Range(topic, p, done.get(p, -1) + 1, n - 1)
+            for p, n in sorted(next_seqs.items())
+            if n - 1 > done.get(p, -1)
+        ]
+        for chunk in _chunks(ranges, _CHUNK):
+            derive(store, chunk)
+    return sum(r.last - r.first + 1 for r in ranges)
+
+
+def _chunks(ranges: Sequence[Range], size: int) -> Iterator[list[Range]]:
+    """The ranges cut into derivations of at most ``size`` rows each."""
+    chunk: list[Range] = []
+    room = size
+    for r in ranges:
+        first = r.first
+        while first <= r.last:
+            last = min(r.last, first + room - 1)
+            chunk.append(Range(r.topic, r.partition, first, last))
+            room -= last - first + 1
+            first = last + 1
+            if room == 0:
+                yield chunk
+                chunk, room = [], size
+    if chunk:
+        yield chunk
+
+
+def catch_up_all(store: Store) -> int:
+    """Derive every log's rows not derived yet (``jejak store derive``, migrations)."""
+    heads = store.query(
+        "SELECT topic, partition, max(seq) + 1 AS next FROM {db}.events GROUP BY topic, partition"
+    )
+    by_topic: dict[str, dict[int, int]] = {}
+    for h in heads:
+        by_topic.setdefault(h["topic"], {})[int(h["partition"])] = int(h["next"])
+    return sum(catch_up(store, topic, seqs) for topic, seqs in sorted(by_topic.items()))
+
+
+def finish_all(store: Store) -> dict[tuple[str, int], int]:
+    """Complete every log's last recorded derivation; returns the watermarks (under :data:`LOCK`)."""
+    with LOCK:
+        _finish(store, _recorded(store, "1", {}).values())
+        return watermarks(store)
+
+
+def derive_erased(store: Store, erasure_id: str, done: Mapping[tuple[str, int], int]) -> None:
+    """Derive the subject-naming rows of an erasure's redacted copies that were derived before.
+
+    ``done`` are the watermarks read (under :data:`LOCK`) before the copies were
+    written; copies above them are derived later with their log.
+    """
+    ranges = [Range(t, p, 0, last) for (t, p), last in sorted(done.items())]
+    if ranges:
+        _fill(
+            store,
+            ranges,
+            erasure_id,
+            tables=_SUBJECT_TABLES,
+            extra=" AND erasure_ref = {ref:String}",
+            params={"ref": erasure_id},
+        )
+
+
+def _retry(store: Store, derivation_id: str, ranges: Sequence[Range]) -> None:
+    """Try a failed derivation again, whoever derived its rows meanwhile.
+
+    Recorded: run it again (its tokens drop what was done). Not recorded: the
+    partitions may have moved and their next owner derived some of the rows
+    (:func:`catch_up`), so only rows above each log's watermark are derived.
+    """
+    with LOCK:
+        recorded = store.query(
+            "SELECT count() AS n FROM {db}.derivations WHERE derivation_id = {i:String}",
+            {"i": derivation_id},
+        )
+        if recorded and int(recorded[0]["n"]):
+            _fill(store, ranges, derivation_id)
+            return
+        done = watermarks(store)
+        rest = [
+            Range(
+                r.topic, r.partition, max(r.first, done.get((r.topic, r.partition), -1) + 1), r.last
+            )
+            for r in ranges
+        ]
+        derive(store, [r for r in rest if r.first <= r.last], derivation_id)
+
+
+class Deriver:
+    """The consumer's side: collects appended ranges, derives them when due.
+
+    Due after ``every_events`` appended rows, or ``every_s`` seconds after the
+    first of them, or whenever the caller says the stream is quiet.
+    """
+
+    def __init__(self, store: Store, *, every_events: int = 100_000, every_s: float = 10.0) -> None:
+        self.store = store
+        self.every_events = every_events
+        self.every_s = every_s
+        self._pending: dict[tuple[str, int], list[int]] = {}
+        self._count = 0
+        self._since: float | None = None
+        self._failed: tuple[str, list[Range]] | None = None
+        self.derivations = 0
+        self.rows = 0
+
+    def appended(self, topic: str, partition: int, first: int, last: int) -> None:
+        if last < first:
+            return
+        span = self._pending.get((topic, partition))
+        if span is None:
+            self._pending[(topic, partition)] = [first, last]
+        else:
+            span[0], span[1] = min(span[0], first), max(span[1], last)
+        self._count += last - first + 1
+        if self._since is None:
+            self._since = time.monotonic()
+
+    def appended_rows(self, rows: Sequence[Sequence[Any]]) -> None:
+        """:meth:`appended` for event-log rows in the written column order."""
+        for row in rows:
+            seq = int(row[_SEQ])
+            self.appended(row[_TOPIC], int(row[_PARTITION]), seq, seq)
+
+    @property
+    def pending(self) -> int:
+        return self._count
+
+    def due(self) -> bool:
+        if not self._count:
+            return False
+        since = self._since if self._since is not None else time.monotonic()
+        return self._count >= self.every_events or time.monotonic() - since >= self.every_s
+
+    def flush(self, only: Iterable[tuple[str, int]] | None = None) -> bool:
+        """Derive what is pending (of the logs ``only``, if given); False if the store failed.
+
+        On failure nothing is lost: the rows are in the log, the same derivation
+        is tried again first next time, and :func:`catch_up` covers a crash.
+        """
+        try:
+            if self._failed is not None:
+                _retry(self.store, *self._failed)
+                self._failed = None
+            keys = list(self._pending) if only is None else [k for k in only if k in self._pending]
+            ranges = [Range(t, p, *self._pending.pop((t, p))) for t, p in keys]
+            if not ranges:
+                return True
+            n = sum(r.last - r.first + 1 for r in ranges)
+            self._count -= n
+            if not self._pending:
+                self._count, self._since = 0, None
+            derivation_id = f"derivation:{uuid.uuid4().hex}"
+            self._failed = (derivation_id, ranges)
+            derive(self.store, ranges, derivation_id)
+            self._failed = None
+            self.derivations += 1
+            self.rows += n
+            return True
+        except StoreError:
+            log.warning("deriving the alerts and aggregates failed; will retry")
+            return False
+
+    def forget(self, keys: Iterable[tuple[str, int]]) -> None:
+        """Drop pending ranges of logs this process no longer owns (their next owner derives)."""
+        for key in keys:
+            span = self._pending.pop(key, None)
+            if span is not None:
+                self._count -= span[1] - span[0] + 1
+        if not self._pending:
+            self._count, self._since = 0, None
