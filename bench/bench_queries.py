@@ -228,7 +228,7 @@ def settle(store: Store) -> None:
     the measurement (in this process: chDB merges in its own threads); a
     long-lived store's past months are merged into a few parts each.
     """
-    for table in ("events", "consents", "alerts", "daily", "recipients"):
+    for table in ("events", "alerts", "daily", "recipients"):
         store.command(f"OPTIMIZE TABLE {{db}}.{table} FINAL", settings={"mutations_sync": 2})
 
 

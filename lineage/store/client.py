@@ -118,6 +118,8 @@ class Store:
         self._dsn = dsn
         self._lock = threading.RLock()
         self.embedded = urlsplit(dsn).scheme == "chdb"
+        self.folder = chdb_path(dsn)
+        """The data folder of an embedded store (``None`` for a server)."""
 
     # -- plain calls, errors scrubbed of credentials -----------------------------------
     def _fail(self, what: str, exc: Exception) -> StoreError:

@@ -29,8 +29,7 @@ consumer runs; :func:`catch_up_all` (``jejak store derive``) brings every log
 up to date without a consumer.
 
 An erasure (:mod:`jejak.lineage.store.erasure`) replaces a subject's rows by
-redacted copies. It holds :data:`LOCK` (so no derivation of this process runs
-meanwhile), finishes the recorded derivations, and re-derives only the copies
+redacted copies. It holds :func:`exclusive` (so no derivation runs meanwhile), finishes the recorded derivations, and re-derives only the copies
 whose rows were already derived (:func:`derive_erased`); copies of rows not yet
 derived are derived later like any row, in place of the originals. So every
 aggregate keeps counting each log row once.
@@ -38,12 +37,15 @@ aggregate keeps counting each log row once.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from jejak.errors import StoreError
@@ -58,7 +60,39 @@ log = logging.getLogger(__name__)
 
 LOCK = threading.RLock()
 """One derivation (or erasure) at a time in this process: the consumer's thread and the API's
-threads share a store. Processes sharing a ClickHouse server do not share it (docs/store.md)."""
+threads share a store (see :func:`exclusive`, which also covers processes)."""
+
+_held = 0  # how deeply this process holds the folder's lock (changed only under LOCK)
+
+
+@contextmanager
+def exclusive(store: Store) -> Iterator[None]:
+    """One derivation or erasure at a time per store.
+
+    Threads of this process take :data:`LOCK`; on embedded chDB the processes
+    sharing its folder (``jejak consume --workers``) also take a lock file beside
+    it, so an erasure in the holder never interleaves with a worker's derivation
+    (which could otherwise insert derived rows of an erased subject after the
+    erasure removed them). Consumers in several processes against a ClickHouse
+    server have no such lock: see docs/store.md.
+    """
+    global _held
+    with LOCK:
+        handle = None
+        if _held == 0 and store.folder:
+            folder = Path(store.folder)
+            path = folder.parent / f".{folder.name}.{store.database}.derive.lock"
+            handle = path.open("a+b")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        _held += 1
+        try:
+            yield
+        finally:
+            _held -= 1
+            if handle is not None:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
+
 
 BASELINE = "baseline:"
 """Ids of recorded ranges whose derived rows came from elsewhere (never run again)."""
@@ -138,7 +172,7 @@ def derive(store: Store, ranges: Sequence[Range], derivation_id: str | None = No
     derivation_id = derivation_id or f"derivation:{uuid.uuid4().hex}"
     if not ranges:
         return derivation_id
-    with LOCK:
+    with exclusive(store):
         store.insert_rows(
             DERIVED_RANGES,
             [[derivation_id, r.topic, r.partition, r.first, r.last] for r in ranges],
@@ -207,7 +241,7 @@ def catch_up(store: Store, topic: str, next_seqs: Mapping[int, int]) -> int:
     """
     if not next_seqs:
         return 0
-    with LOCK:
+    with exclusive(store):
         last = _recorded(
             store,
             "topic = {t:String} AND partition IN {ps:Array(Int32)}",
@@ -255,8 +289,8 @@ def catch_up_all(store: Store) -> int:
 
 
 def finish_all(store: Store) -> dict[tuple[str, int], int]:
-    """Complete every log's last recorded derivation; returns the watermarks (under :data:`LOCK`)."""
-    with LOCK:
+    """Complete every log's last recorded derivation; returns the watermarks."""
+    with exclusive(store):
         _finish(store, _recorded(store, "1", {}).values())
         return watermarks(store)
 
@@ -264,7 +298,7 @@ def finish_all(store: Store) -> dict[tuple[str, int], int]:
 def derive_erased(store: Store, erasure_id: str, done: Mapping[tuple[str, int], int]) -> None:
     """Derive the subject-naming rows of an erasure's redacted copies that were derived before.
 
-    ``done`` are the watermarks read (under :data:`LOCK`) before the copies were
+    ``done`` are the watermarks read (under :func:`exclusive`) before the copies were
     written; copies above them are derived later with their log.
     """
     ranges = [Range(t, p, 0, last) for (t, p), last in sorted(done.items())]
@@ -286,7 +320,7 @@ def _retry(store: Store, derivation_id: str, ranges: Sequence[Range]) -> None:
     partitions may have moved and their next owner derived some of the rows
     (:func:`catch_up`), so only rows above each log's watermark are derived.
     """
-    with LOCK:
+    with exclusive(store):
         recorded = store.query(
             "SELECT count() AS n FROM {db}.derivations WHERE derivation_id = {i:String}",
             {"i": derivation_id},

@@ -47,7 +47,7 @@ from jejak.errors import JejakError
 from jejak.lineage.store.canonical import NO_SALT
 from jejak.lineage.store.checkpoints import Checkpointer
 from jejak.lineage.store.client import Store
-from jejak.lineage.store.derive import LOCK, derive_erased, finish_all
+from jejak.lineage.store.derive import derive_erased, exclusive, finish_all
 from jejak.lineage.store.tables import EVENTS, JOURNAL, Table
 from jejak.lineage.store.writer import SUBJECT_MARK, JournalRecord, append_journal
 
@@ -131,7 +131,7 @@ def erase(
         raise ErasureError("an erasure needs the reference of the request it answers")
     if subject_id.startswith(ERASED_PREFIX):
         raise ErasureError("that id is already the mark of an erasure")
-    with LOCK:  # no derivation of this process runs meanwhile
+    with exclusive(store):  # no derivation runs meanwhile
         return _erase(store, subject_id, request_ref, checkpointer, now, finish_all(store))
 
 
