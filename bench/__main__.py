@@ -7,7 +7,10 @@ Steps, each its own process (chDB opens one data folder per process):
    app on one preloaded topic, interleaved; events per CPU-second;
 3. ``bench.bench_queries``: the questions' latencies at 1M (and 10M) stored events;
 4. ``bench.bench_latency``: produce → alert at 5,000 events/s, and the
-   consumer's start-up against the 1M (and 10M) stores.
+   consumer's start-up against the 1M (and 10M) stores;
+5. ``bench.bench_workers``: ``jejak consume --workers`` 1 against 2;
+6. ``bench.bench_store``: the store's write path against one plain table, and
+   ``jejak verify``'s rows per second.
 
 ``BENCH_SCALE`` (millions of stored events, default 1): 1 measures stores of
 1M events; 10 adds the 10M store (built once, about 5 minutes here, kept
@@ -91,7 +94,15 @@ def spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def report(info: dict[str, str], sdk: str, consume: Any, queries: Any, latency: Any) -> str:
+def report(
+    info: dict[str, str],
+    sdk: str,
+    consume: Any,
+    queries: Any,
+    latency: Any,
+    workers: Any,
+    store: str,
+) -> str:
     knobs = ", ".join(f"{k}={os.environ.get(k, d)}" for k, d in _KNOBS)
     lines = [
         BEGIN,
@@ -156,6 +167,24 @@ def report(info: dict[str, str], sdk: str, consume: Any, queries: Any, latency: 
             firsts = [r["first_batch_s"] for r in runs if r["first_batch_s"] is not None]
             shown = mmm(spread(firsts), " s", ".2f") if firsts else "no batch"
             lines.append(f"- {int(n):,} stored events: {shown}")
+    lines += [
+        "",
+        f"### `jejak consume --workers`: 1 against 2 ({workers['events']:,} events, "
+        f"{workers['runs']} interleaved runs; one embedded chDB; several processes against a "
+        "ClickHouse server are not measured here: no server is reachable)",
+        "",
+        "| workers | steady events / s wall | steady CPU µs / event | whole command events / s "
+        "wall | whole command CPU µs / event |",
+        "|---|---|---|---|---|",
+    ]
+    for key, w in sorted((k, v) for k, v in workers.items() if k.startswith("workers_")):
+        lines.append(
+            f"| {key.removeprefix('workers_')} | {mmm(w['steady_events_per_s_wall'])} "
+            f"| {mmm(w['steady_cpu_us_per_event'])} | {mmm(w['whole_events_per_s_wall'])} "
+            f"| {mmm(w['whole_cpu_us_per_event'])} |"
+        )
+    lines += ["", "### Store write path and `jejak verify` (bench_store, as it prints them)"]
+    lines += ["", "```", *(line for line in store.splitlines() if line.strip()), "```"]
     lines += ["", "### SDK (bench_sdk: best of its repeats, as it prints them)", "", "```"]
     lines += [line for line in sdk.splitlines() if line.strip()]
     lines += ["```", "", END]
@@ -189,12 +218,21 @@ def main() -> None:
             *("--bootstrap", bootstrap, "--runs", runs, "--users", users),
             *("--startup", *map(str, sizes), "--json", str(out / "latency.json")),
         )
+        step(
+            "jejak consume --workers 1 against 2",
+            "bench.bench_workers",
+            *("--bootstrap", bootstrap, "--runs", runs, "--users", str(2 * int(users))),
+            *("--json", str(out / "workers.json")),
+        )
+        store = step("store write path and verify", "bench.bench_store", "--runs", runs)
         section = report(
             info,
             sdk,
             json.loads((out / "consume.json").read_text()),
             json.loads((out / "queries.json").read_text()),
             json.loads((out / "latency.json").read_text()),
+            json.loads((out / "workers.json").read_text()),
+            store,
         )
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     if BEGIN in text and END in text:
