@@ -43,6 +43,8 @@ from typing import Any, TypeAlias
 
 from fastavro import schemaless_reader, schemaless_writer
 
+from jejak.schemas.codegen import CodeWriter
+
 log = logging.getLogger(__name__)
 
 Writer: TypeAlias = Callable[[Any, bytearray], None]
@@ -166,27 +168,13 @@ _RUNTIME: dict[str, Any] = {
 # ---------------------------------------------------------------- code generation
 
 
-class _Gen:
-    """Shared bookkeeping: source lines, fresh local names, constants, named types."""
+class _Gen(CodeWriter):
+    """The generated function's source (:class:`CodeWriter`) and the named types in scope."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
-        self.lines: list[str] = []
-        self.constants: dict[str, Any] = {}
+        super().__init__()
         self.named: dict[str, Any] = dict(schema.get("__named_schemas", {}))
-        self._counter = 0
         self._open: set[str] = set()
-
-    def fresh(self, prefix: str = "v") -> str:
-        self._counter += 1
-        return f"{prefix}{self._counter}"
-
-    def constant(self, value: Any) -> str:
-        name = self.fresh("_C")
-        self.constants[name] = value
-        return name
-
-    def emit(self, depth: int, text: str) -> None:
-        self.lines.append("    " * depth + text)
 
     def resolve(self, schema: Any) -> Any:
         """A named-type reference replaced by its definition; recursion is unsupported."""
@@ -210,12 +198,7 @@ class _Gen:
             self._open.discard(str(schema["name"]))
 
     def build(self, name: str, source_name: str) -> Any:
-        source = "\n".join(self.lines) + "\n"
-        namespace: dict[str, Any] = {**_RUNTIME, **self.constants}
-        exec(compile(source, source_name, "exec"), namespace)
-        function = namespace[name]
-        function.__avro_source__ = source
-        return function
+        return self.function(name, source_name, _RUNTIME)
 
 
 def _type_of(schema: Any) -> tuple[str, str | None]:

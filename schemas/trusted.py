@@ -45,6 +45,7 @@ from annotated_types import MaxLen, MinLen
 from pydantic import AfterValidator, BaseModel, BeforeValidator, PlainSerializer
 from pydantic.fields import FieldInfo
 
+from jejak.schemas.codegen import CodeWriter
 from jejak.schemas.models import _clause, _dotted, _no_identifier, _scope
 
 log = logging.getLogger(__name__)
@@ -90,25 +91,11 @@ def _is_union(annotation: Any) -> bool:
     return typing.get_origin(annotation) in (typing.Union, types.UnionType)
 
 
-class _Gen:
-    """Source lines, fresh local names and the constants the generated code refers to."""
+class _Gen(CodeWriter):
+    """One model's builder being generated (:class:`CodeWriter` holds its source)."""
 
     def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.constants: dict[str, Any] = {"_instance": _instance}
-        self._counter = 0
-
-    def fresh(self, prefix: str = "v") -> str:
-        self._counter += 1
-        return f"{prefix}{self._counter}"
-
-    def constant(self, value: Any) -> str:
-        name = self.fresh("_C")
-        self.constants[name] = value
-        return name
-
-    def emit(self, depth: int, text: str) -> None:
-        self.lines.append("    " * depth + text)
+        super().__init__({"_instance": _instance})
 
     # ------------------------------------------------------------- types
 
@@ -228,12 +215,7 @@ class _Gen:
         emit(depth, f"{target} = _instance({self.constant(cls)}, {{{values}}})")
 
     def build(self, name: str, source_name: str) -> Any:
-        source = "\n".join(self.lines) + "\n"
-        namespace: dict[str, Any] = dict(self.constants)
-        exec(compile(source, source_name, "exec"), namespace)
-        function = namespace[name]
-        function.__builder_source__ = source
-        return function
+        return self.function(name, source_name, {})
 
 
 def _split(metadata: list[Any]) -> tuple[int, int | None, list[Any], list[Any]]:

@@ -130,8 +130,8 @@ def test_every_supported_type_matches_fastavro(data: dict[str, Any]) -> None:
 @pytest.mark.parametrize("kind", sorted(EVENT_KINDS))
 def test_event_schemas_compile(kind: str) -> None:
     schema = shipped_catalog().current(kind).parsed
-    assert "__avro_source__" in dir(writer_for(schema))
-    assert "__avro_source__" in dir(reader_for(schema))
+    assert "__generated_source__" in dir(writer_for(schema))
+    assert "__generated_source__" in dir(reader_for(schema))
 
 
 @settings(max_examples=40, deadline=None)
