@@ -57,6 +57,17 @@ def chdb_path(dsn: str) -> str | None:
     return path if path and path not in (":memory:", "memory") else None
 
 
+_ESCAPES = str.maketrans({c: "\\" + c for c in ("\\", "'", "`", "\t", "\n")})
+"""The escapes clickhouse-connect gives a string parameter (``binding.must_escape``)."""
+
+
+def string_array(values: Sequence[str]) -> str:
+    """A ClickHouse array literal of ``values``, escaped exactly as clickhouse-connect
+    escapes a parameter, but by ``str.translate`` (C) rather than a Python generator per
+    character: for 5,000 event ids that was 7% of the consumer's time."""
+    return "[" + ",".join(["'" + v.translate(_ESCAPES) + "'" for v in values]) + "]"
+
+
 def _open(dsn: str) -> Any:
     import clickhouse_connect
 
@@ -154,15 +165,25 @@ class Store:
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
     def query_columns(
-        self, sql: str, parameters: dict[str, Any] | None = None, *, width: int
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        width: int,
+        strings: dict[str, Sequence[str]] | None = None,
     ) -> list[Sequence[Any]]:
         """The ``width`` columns of the answer, whole (empty ones when no row matched).
 
-        For reads of many rows of few columns: no dict per row.
+        For reads of many rows of few columns: no dict per row. ``strings`` fills
+        ``{@name}`` with an array literal of many strings (:func:`string_array`),
+        for lists too long for a parameter's escaping in Python (a batch's event ids).
         """
+        text = self._sql(sql)
+        for name, values in (strings or {}).items():
+            text = text.replace(f"{{@{name}}}", string_array(values))
         with self._lock:
             try:
-                result = self._client.query(self._sql(sql), parameters=parameters)
+                result = self._client.query(text, parameters=parameters)
             except Exception as exc:
                 raise self._fail("query", exc) from None
         columns = list(result.result_columns) if result.row_count else []

@@ -581,9 +581,7 @@ def stored_event_ids(store: Store, ids: Sequence[str]) -> set[str]:
     if not ids:
         return set()
     columns = store.query_columns(
-        "SELECT event_id FROM {db}.events WHERE event_id IN {ids:Array(String)}",
-        {"ids": list(ids)},
-        width=1,
+        "SELECT event_id FROM {db}.events WHERE event_id IN {@ids}", width=1, strings={"ids": ids}
     )
     return set(columns[0])
 

@@ -449,3 +449,10 @@ def test_an_erased_subject_leaves_no_trace_in_the_aggregates(store: Store, tmp_p
     # the erased rows count once, under the erasure's name
     assert q.totals(store)["subjects"] == subjects_before
     _same_aggregates(store)
+
+
+def test_string_lists_reach_the_engine_intact(store: Store) -> None:
+    values = ["a", "x'y", "b\\c", "tab\there", "nl\nx", "bq`", "{db}", "{x:String}", "ünï", ""]
+    [echoed] = store.query_columns("SELECT arrayJoin({@v})", width=1, strings={"v": values})
+    assert list(echoed) == values
+    assert q.stored_event_ids(store, ["{db}", "x'y"]) == set()
