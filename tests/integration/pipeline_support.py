@@ -110,3 +110,47 @@ def read_all(bootstrap: str, topic: str, *, quiet_s: float = 3.0, limit_s: float
     finally:
         consumer.close()
     return out
+
+
+def exactly_once_problems(
+    report: dict[str, Any], produced: Iterable[Event], kafka: KafkaSettings
+) -> list[str]:
+    """What is wrong between a store's report and the topics (empty: nothing lost, doubled,
+    made up; every alert published once; the poison dead-lettered; the chains verify).
+
+    ``report`` is ``consumer_child.py report``'s: the stored event ids, alert ids,
+    dead-letter count and ``jejak verify``'s findings.
+    """
+    from collections import Counter
+
+    ids = {e.event_id for e in produced}
+    stored = Counter(report["events"])
+    found = []
+    lost = ids - set(stored)
+    if lost:
+        found.append(f"lost {len(lost)} event(s), e.g. {sorted(lost)[:3]}")
+    twice = [e for e, n in stored.items() if n > 1]
+    if twice:
+        found.append(f"{len(twice)} event(s) stored more than once, e.g. {twice[:3]}")
+    if set(stored) - ids:
+        found.append("events stored that were never produced")
+    on_topic = Counter(
+        m.key().decode() for m in read_all(kafka.bootstrap_servers, kafka.alerts_topic)
+    )
+    again = [a for a, n in on_topic.items() if n > 1]
+    if again:
+        found.append(f"{len(again)} alert(s) published more than once, e.g. {again[:3]}")
+    if set(on_topic) != set(report["alerts"]):
+        missing = set(report["alerts"]) - set(on_topic)
+        found.append(
+            f"alerts topic and store differ: {len(missing)} missing on the topic, "
+            f"{len(set(on_topic) - set(report['alerts']))} not in the store"
+        )
+    dead = read_all(kafka.bootstrap_servers, kafka.dead_letter_topic)
+    if sorted(m.value() for m in dead) != sorted(v for _, v in POISON):
+        found.append(f"{len(dead)} dead letter(s) on the topic for {len(POISON)} injected")
+    if report["dead_letters"] != len(POISON):
+        found.append(f"{report['dead_letters']} dead letter(s) in the store")
+    if report["verify"]:
+        found.append(f"verify: {[f['kind'] for f in report['verify']]}")
+    return found

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_support import POISON, events, make_settings, produce, read_all
+from pipeline_support import POISON, events, exactly_once_problems, make_settings, produce, read_all
 
 from jejak.consumers.pipeline import build_consumer
 from jejak.consumers.topics import ensure_topics
@@ -123,36 +123,7 @@ class World:
     def problems(self) -> list[str]:
         """What the check finds wrong (empty: nothing lost, doubled, or made up)."""
         report = self.report()
-        k = self.settings.kafka
-        produced = {e.event_id for e in self.events}
-        stored = Counter(report["events"])
-        found = []
-        lost = produced - set(stored)
-        if lost:
-            found.append(f"lost {len(lost)} event(s), e.g. {sorted(lost)[:3]}")
-        twice = [e for e, n in stored.items() if n > 1]
-        if twice:
-            found.append(f"{len(twice)} event(s) stored more than once, e.g. {twice[:3]}")
-        if set(stored) - produced:
-            found.append("events stored that were never produced")
-        on_topic = Counter(m.key().decode() for m in read_all(k.bootstrap_servers, k.alerts_topic))
-        again = [a for a, n in on_topic.items() if n > 1]
-        if again:
-            found.append(f"{len(again)} alert(s) published more than once, e.g. {again[:3]}")
-        if set(on_topic) != set(report["alerts"]):
-            missing = set(report["alerts"]) - set(on_topic)
-            found.append(
-                f"alerts topic and store differ: {len(missing)} missing on the topic, "
-                f"{len(set(on_topic) - set(report['alerts']))} not in the store"
-            )
-        dead = read_all(k.bootstrap_servers, k.dead_letter_topic)
-        if sorted(m.value() for m in dead) != sorted(v for _, v in POISON):
-            found.append(f"{len(dead)} dead letter(s) on the topic for {len(POISON)} injected")
-        if report["dead_letters"] != len(POISON):
-            found.append(f"{report['dead_letters']} dead letter(s) in the store")
-        if report["verify"]:
-            found.append(f"verify: {[f['kind'] for f in report['verify']]}")
-        return found
+        return exactly_once_problems(report, self.events, self.settings.kafka)
 
 
 _LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO .*: assigned ", re.M)

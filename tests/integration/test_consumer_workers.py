@@ -29,12 +29,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_support import POISON, events, make_settings, produce, read_all
+from pipeline_support import POISON, events, exactly_once_problems, make_settings, produce
 
 from jejak.consumers.topics import ensure_topics
 from jejak.consumers.workers import Holder, Workers, remote_store
@@ -172,32 +171,7 @@ class Run:
             check=True,
         )
         report = json.loads(proc.stdout)
-        k = self.settings.kafka
-        produced = {e.event_id for e in self.events}
-        stored = Counter(report["events"])
-        found = []
-        if produced - set(stored):
-            found.append(f"lost {len(produced - set(stored))} event(s)")
-        if [e for e, n in stored.items() if n > 1]:
-            found.append("events stored more than once")
-        if set(stored) - produced:
-            found.append("events stored that were never produced")
-        on_topic = Counter(m.key().decode() for m in read_all(k.bootstrap_servers, k.alerts_topic))
-        if [a for a, n in on_topic.items() if n > 1]:
-            found.append("alerts published more than once")
-        if set(on_topic) != set(report["alerts"]):
-            found.append(
-                f"alerts topic and store differ: {len(set(report['alerts']) - set(on_topic))} "
-                f"missing on the topic, {len(set(on_topic) - set(report['alerts']))} not stored"
-            )
-        dead = read_all(k.bootstrap_servers, k.dead_letter_topic)
-        if sorted(m.value() for m in dead) != sorted(v for _, v in POISON):
-            found.append(f"{len(dead)} dead letter(s) on the topic for {len(POISON)} injected")
-        if report["dead_letters"] != len(POISON):
-            found.append(f"{report['dead_letters']} dead letter(s) in the store")
-        if report["verify"]:
-            found.append(f"verify: {[f['kind'] for f in report['verify']]}")
-        return found
+        return exactly_once_problems(report, self.events, self.settings.kafka)
 
 
 def test_two_workers_consume_a_stream_exactly_once_into_one_store(

@@ -7,8 +7,6 @@ derivation was recorded, a failed derivation retried after its partition moved.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from jejak.lineage.store import Store, connect, migrate
@@ -21,14 +19,6 @@ from jejak.producers.simulate import simulate
 pytestmark = pytest.mark.integration
 
 TOPIC = "privacy.events"
-
-
-@dataclass(frozen=True)
-class V:
-    decision: str
-    basis: str | None = None
-    reasons: tuple[str, ...] = ()
-    policy_version: str = "test"
 
 
 @pytest.fixture
