@@ -2,14 +2,15 @@
 
 The alerts, the daily aggregate and the disclosure aggregate
 (:data:`~jejak.lineage.store.tables.DERIVATIONS`) are not written
-by Python and not maintained by materialized views: after rows are appended
-to the event log, a **derivation** runs one ``INSERT … SELECT`` per derived
-table over exactly those rows (a range of ``seq`` per log). One derivation
-covers many batches — every ``every_events`` events, every ``every_s``
-seconds, and whenever the stream goes quiet, a partition is revoked or the
-consumer stops — so the write path pays a pipeline and a part per derived
-table once per tens of thousands of events instead of once per insert (see
-bench/RESULTS.md: the event log's insert went from 0.38 to about 0.9 of the
+by Python row by row and not maintained by materialized views: after rows
+are appended to the event log, a **derivation** has ClickHouse compute each
+derived table's rows from exactly those rows (a range of ``seq`` per log) and
+inserts them, one read and one insert per table. One derivation covers many
+batches — every ``every_events`` events, every ``every_s`` seconds, and
+whenever the stream goes quiet, a partition is revoked or the consumer stops
+— so the write path pays a pipeline and a part per derived table once per
+tens of thousands of events instead of once per insert (see
+bench/RESULTS.md: the event log's insert went from 0.38 to about 0.73 of the
 same rows into one plain table).
 
 Each log row is derived exactly once, crash or not:

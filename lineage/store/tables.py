@@ -6,10 +6,10 @@ sorting key, partitioning and engine. Everything else is derived from these
 declarations: the ``CREATE`` statements (:func:`create_sql`), the insert
 column names and types, the rows (:func:`row_of`), the canonical byte form the
 hash chain commits to (:mod:`jejak.lineage.store.canonical`), and the cluster
-DDL. Derived tables are filled inside ClickHouse from the log: by
-``INSERT … SELECT`` over the rows appended since the last derivation
-(:data:`DERIVATIONS`, run by :mod:`jejak.lineage.store.derive`), by a
-materialized view for the journal, or read through plain views (:data:`VIEWS`).
+DDL. Derived tables are computed by ClickHouse from the log: from the rows
+appended since the last derivation (:data:`DERIVATIONS`, run by
+:mod:`jejak.lineage.store.derive`), by a materialized view for the journal, or
+read through plain views (:data:`VIEWS`).
 
 The written tables:
 
@@ -28,8 +28,8 @@ The written tables:
 Why derived in ClickHouse rather than by Python writing each derived table: a
 5,000-event batch costs one column-oriented insert instead of six row
 inserts, and nothing derived can disagree with the log it comes from. Why by
-amortized ``INSERT … SELECT`` rather than materialized views was chosen by
-measurement (see the comment above :data:`DERIVATIONS`).
+derivations many batches at a time rather than materialized views was chosen
+by measurement (see the comment above :data:`DERIVATIONS`).
 """
 
 from __future__ import annotations
