@@ -16,6 +16,7 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -66,6 +67,14 @@ def string_array(values: Sequence[str]) -> str:
     escapes a parameter, but by ``str.translate`` (C) rather than a Python generator per
     character: for 5,000 event ids that was 7% of the consumer's time."""
     return "[" + ",".join(["'" + v.translate(_ESCAPES) + "'" for v in values]) + "]"
+
+
+def as_utc(value: Any) -> Any:
+    """A datetime read back as an aware UTC one (clickhouse-connect returns
+    ``DateTime64(…, 'UTC')`` as naive datetimes in UTC); anything else as it is."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def _open(dsn: str) -> Any:
@@ -163,6 +172,10 @@ class Store:
                 raise self._fail("query", exc) from None
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+    def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """:meth:`query`, with every datetime aware (UTC): what the questions answer with."""
+        return [{k: as_utc(v) for k, v in row.items()} for row in self.query(sql, parameters)]
 
     def query_columns(
         self,

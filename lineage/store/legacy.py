@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from jejak.lineage.store.chain import LogHead, events_log
-from jejak.lineage.store.client import Store
+from jejak.lineage.store.client import Store, as_utc
 from jejak.lineage.store.tables import DEAD_LETTERS
 from jejak.lineage.store.writer import (
     AlertRow,
@@ -37,14 +36,6 @@ class _Verdict:
     basis: str | None
     reasons: tuple[str, ...]
     policy_version: str | None
-
-
-def _utc(value: Any) -> Any:
-    from datetime import UTC, datetime
-
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def convert_v1(store: Store, present: set[str]) -> None:
@@ -104,7 +95,7 @@ def convert_v1(store: Store, present: set[str]) -> None:
                     event_id="",
                     subject_id=a["subject_id"],
                     kind=a["kind"],
-                    occurred_at=_utc(a["occurred_at"]),
+                    occurred_at=as_utc(a["occurred_at"]),
                     severity=a["severity"],
                     reason=a["reason"],
                     reasons=tuple(a["reasons"]),

@@ -9,24 +9,17 @@ Every line of a subject report names the event ids it rests on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jejak.lineage.policy.taxonomy import within
 from jejak.lineage.store import workspace
-from jejak.lineage.store.client import Store
+from jejak.lineage.store.client import Store, as_utc
 from jejak.lineage.store.workspace import SEVERITY_ORDER_SQL
 from jejak.lineage.store.writer import AlertRow
 from jejak.schemas.models import format_timestamp
-
-
-def _utc(value: Any) -> Any:
-    # clickhouse-connect returns DateTime64(…, 'UTC') as naive datetimes in UTC
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def plain(value: Any) -> Any:
@@ -41,8 +34,7 @@ def plain(value: Any) -> Any:
 
 
 def _rows(store: Store, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    rows = store.query(sql, params)
-    return [{k: _utc(v) for k, v in row.items()} for row in rows]
+    return store.rows(sql, params)
 
 
 def _window(since: datetime | None, until: datetime | None) -> tuple[str, dict[str, Any]]:
@@ -189,7 +181,7 @@ def subject_report(store: Store, subject_id: str) -> SubjectReport:
         seq,
     ) in zip(*cols, strict=True):
         events += 1
-        at = _utc(occurred_at)
+        at = as_utc(occurred_at)
         violation = decision == "violation"
         if violation:
             violations.append(
@@ -534,31 +526,6 @@ def subjects_with_violations(store: Store, limit: int = 10) -> Sequence[dict[str
         "ORDER BY without_consent DESC, violations DESC, subject_id LIMIT {n:UInt32}",
         {"n": limit},
     )
-
-
-def consent_ledger(
-    store: Store, topic: str, partitions: Sequence[int]
-) -> Iterator[tuple[int, str, str, str, datetime]]:
-    """The consent ledger of these partitions' subjects, in stream order.
-
-    ``(partition, subject_id, scope, action, occurred_at)`` with ``action`` one of
-    granted, withdrawn, closed (an account closure). A consumer replays these
-    into its evaluator when it is assigned the partitions, so consent is judged
-    exactly as before a restart or a rebalance. Read from the derived consent
-    table (a few columns of the few state-changing events), never from the
-    whole log.
-    """
-    if not partitions:
-        return
-    columns = store.query_columns(
-        "SELECT partition, subject_id, scope, action, occurred_at FROM {db}.consents "
-        "WHERE topic = {t:String} AND partition IN {ps:Array(Int32)} "
-        "ORDER BY partition, seq",
-        {"t": topic, "ps": list(partitions)},
-        width=5,
-    )
-    for p, subject, scope, action, at in zip(*columns, strict=True):
-        yield int(p), subject, scope, action, _utc(at)
 
 
 def alerts_of_events(store: Store, event_ids: Sequence[str]) -> list[AlertRow]:

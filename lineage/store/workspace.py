@@ -51,14 +51,8 @@ SEVERITY_ORDER_SQL = (
 )
 
 
-def _utc(value: Any) -> Any:
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def _rows(store: Store, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    return [{k: _utc(v) for k, v in r.items()} for r in store.query(sql, params)]
+    return store.rows(sql, params)
 
 
 def record(

@@ -11,6 +11,7 @@ import pytest
 from jejak.lineage.store import Store, connect, migrate
 from jejak.lineage.store import queries as q
 from jejak.lineage.store.chain import LogHead
+from jejak.lineage.store.client import as_utc
 from jejak.lineage.store.writer import Batch, Origin, write_batch
 from jejak.schemas.models import Event, parse_event
 
@@ -222,7 +223,7 @@ def test_the_one_read_subject_report_equals_the_report_over_the_views(store: Sto
         report = q.subject_report(store, subject).to_dict()
         for section, sql in _REFERENCE.items():
             expected = q.plain(
-                [{k: q._utc(v) for k, v in r.items()} for r in store.query(sql, {"s": subject})]
+                [{k: as_utc(v) for k, v in r.items()} for r in store.query(sql, {"s": subject})]
             )
             for line in expected:
                 if "reasons" in line:
@@ -236,7 +237,7 @@ def test_the_one_read_subject_report_equals_the_report_over_the_views(store: Sto
             {"s": subject},
         )[0]
         assert report["events"] == meta["n"]
-        closed = q.plain(q._utc(meta["closed"])) if meta["closures"] else None
+        closed = q.plain(as_utc(meta["closed"])) if meta["closures"] else None
         assert report["account_closed_at"] == closed
     assert sections > 100  # most sections of most subjects had lines to compare
     assert q.subject_report(store, "ps1_" + "0" * 32).to_dict()["events"] == 0
