@@ -32,6 +32,8 @@ def consumer_config(
         "group_instance_id": kafka.group_instance_id,
         "session_timeout_ms": kafka.session_timeout_ms,
         "progress_every_s": consumer.progress_every_s or None,
+        "derive_every_events": consumer.derive_every_events,
+        "derive_every_s": consumer.derive_every_s,
         "fault": consumer.fault,
         **overrides,
     }

@@ -94,6 +94,15 @@ class ConsumerSettings(_Section):
     ready_max_lag: int = Field(
         10_000, ge=0, description="/readyz fails while the consumer lags more messages than this"
     )
+    derive_every_events: int = Field(
+        100_000,
+        ge=1,
+        description="derive alerts and aggregates from the log after this many new events "
+        "(also every derive_every_s, and when the stream goes quiet; docs/store.md)",
+    )
+    derive_every_s: float = Field(
+        10.0, gt=0, description="derive alerts and aggregates at least this often (seconds)"
+    )
     workers: int = Field(
         1,
         ge=1,
