@@ -14,9 +14,9 @@ key the consumer of ``bench.bench_latency --startup`` uses), so a consumer
 starting on the store reads its chain heads from checkpoints, as on a store
 that has run for months. A store built before this (``seq`` in strides of
 10^8, no checkpoints) is renumbered and signed in place.
-The copies go through the same ``INSERT``-triggered views (consent ledger,
-alerts, daily aggregate), so every derived table holds what the consumer would
-have written. Their chain columns are copies, so ``jejak verify`` is not run
+The copies are then derived like any rows (``derive.catch_up_all``: alerts,
+daily and disclosure aggregates), so every derived table holds what the
+consumer would have written. Their chain columns are copies, so ``jejak verify`` is not run
 on these stores; they exist to time reads and start-up (the copies' Kafka
 offsets lie below zero, so that a fresh topic named ``bench`` continues the
 stored chains).

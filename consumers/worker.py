@@ -358,7 +358,7 @@ class ConsumerConfig:
     session_timeout_ms: int = 45_000
     progress_every_s: float | None = None
     fault: str | None = None
-    # derived tables (consent ledger, alerts, aggregates) are filled from the log's new
+    # derived tables (alerts, aggregates) are filled from the log's new
     # rows this often, or when the stream goes quiet (jejak.lineage.store.derive)
     derive_every_events: int = 100_000
     derive_every_s: float = 10.0
@@ -589,6 +589,12 @@ class LineageConsumer:
         for topic, ps in by_topic.items():
             self.revoke(topic, ps)
 
+    def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
+        # lost, not handed over: the next owner may have caught up already, so the ranges
+        # pending here are left to it (derive() would skip what it did, but need not try)
+        self.deriver.forget([(tp.topic, tp.partition) for tp in partitions])
+        self._on_revoke(consumer, partitions)
+
     def _head(self, origin: Origin) -> LogHead:
         key = (origin.topic, origin.partition)
         head = self.heads.get(key)
@@ -631,7 +637,7 @@ class LineageConsumer:
                 [self.config.topic],
                 on_assign=self._on_assign,
                 on_revoke=self._on_revoke,
-                on_lost=self._on_revoke,
+                on_lost=self._on_lost,
             )
         if self._producer is None:
             producer = Producer(
@@ -925,7 +931,7 @@ class LineageConsumer:
             return 0
         self._open()
         self.refresh_lag(cached=True)  # what the monitor may judge: the caught-up partitions
-        self.deriver.flush()  # it reads the consent ledger: everything written, derived
+        self.deriver.flush()  # it reads the alerts: everything written, derived
         found = list(self.monitor())
         if not found:
             return 0
@@ -1014,8 +1020,9 @@ class LineageConsumer:
         self.stats.events += len(batch.events)
         for decision, n in decisions.items():
             self.stats.decisions[decision] = self.stats.decisions.get(decision, 0) + n
-        if replayed:  # their alerts are read back from the store: derive what is pending first
-            self.deriver.flush()
+        # their alerts are read back from the store: derive what is pending first
+        if replayed and not self.deriver.flush():
+            raise StoreError("deriving the alerts of a replayed batch failed; not committed")
         again = alerts_of_events(self.store, replayed) if replayed else []
         alerts = [*again, *batch.alerts]
         if not self._transact(alerts, dead, msgs):

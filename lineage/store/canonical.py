@@ -162,6 +162,8 @@ class _Salts(threading.local):
 
 
 _SALTS = _Salts()
+# a forked child must not hand out the salts its parent has already drawn
+os.register_at_fork(after_in_child=lambda: setattr(_SALTS, "pool", b""))
 
 
 def new_salt(values: Sequence[str]) -> bytes:

@@ -57,7 +57,7 @@ def migrate_cmd(database: str | None) -> None:
 @store.command("derive")
 @database_option
 def derive_cmd(database: str | None) -> None:
-    """Bring the derived tables (consent ledger, alerts, aggregates) up to the event log.
+    """Bring the derived tables (alerts, aggregates) up to the event log.
 
     A running consumer derives as it goes and when a partition is assigned;
     this is for a store whose consumers are gone or stopped mid-derivation.

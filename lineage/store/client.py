@@ -62,6 +62,9 @@ _ESCAPES = str.maketrans({c: "\\" + c for c in ("\\", "'", "`", "\t", "\n")})
 """The escapes clickhouse-connect gives a string parameter (``binding.must_escape``)."""
 
 
+_PLACEHOLDER = re.compile(r"\{@(\w+)\}")
+
+
 def string_array(values: Sequence[str]) -> str:
     """A ClickHouse array literal of ``values``, escaped exactly as clickhouse-connect
     escapes a parameter, but by ``str.translate`` (C) rather than a Python generator per
@@ -192,8 +195,8 @@ class Store:
         for lists too long for a parameter's escaping in Python (a batch's event ids).
         """
         text = self._sql(sql)
-        for name, values in (strings or {}).items():
-            text = text.replace(f"{{@{name}}}", string_array(values))
+        if strings:  # one pass over the statement: a value is never read as a placeholder
+            text = _PLACEHOLDER.sub(lambda m: string_array(strings[m.group(1)]), text)
         with self._lock:
             try:
                 result = self._client.query(text, parameters=parameters)
@@ -241,8 +244,8 @@ class Store:
         from clickhouse_connect.datatypes.registry import get_from_name
 
         types = _types(table, get_from_name)
-        # a retried insert with the same token is dropped, and so are the rows its
-        # materialized views would derive from it
+        # a retried insert with the same token is dropped (and so are the rows a
+        # materialized view, the journal's, would derive from it)
         settings = (
             {
                 "insert_deduplication_token": dedup_token,

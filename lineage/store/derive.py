@@ -15,9 +15,15 @@ same rows into one plain table).
 
 Each log row is derived exactly once, crash or not:
 
-1. a derivation first records its ranges in ``derivations`` under a fresh id;
-2. then fills each derived table with the deduplication token ``<id>/<table>``,
-   so running the same derivation again adds nothing a finished step added.
+1. a derivation takes only rows above each log's watermark (the highest
+   recorded ``to_seq``: another process may have derived some), and records
+   its ranges in ``derivations`` under a fresh id;
+2. fills each derived table with the deduplication token ``<id>/<table>``;
+3. records the ranges again, ``filled``.
+
+Only a derivation recorded and never filled is run again; its tokens drop what
+a step before the interruption added. (A filled one is never repeated: a table
+remembers the tokens of its last 1,000 inserts only.)
 
 When a partition is assigned (:func:`catch_up`), the last recorded derivation
 of each of its logs is run again (finishing one a crash interrupted; a no-op
@@ -95,10 +101,10 @@ def exclusive(store: Store) -> Iterator[None]:
                 handle.close()
 
 
-BASELINE = "baseline:"
-"""Ids of recorded ranges whose derived rows came from elsewhere (never run again)."""
-
 _SUBJECT_TABLES = ("alerts", "recipients")
+
+ERASED_MARK = "erased:"
+"""The subject id of an erasure's redacted copies begins so (erasure.ERASED_PREFIX)."""
 """The derived tables that name a subject (an erasure re-derives these, not the counts)."""
 
 
@@ -165,22 +171,39 @@ def _fill(
 
 
 def derive(store: Store, ranges: Sequence[Range], derivation_id: str | None = None) -> str:
-    """Record ``ranges`` and fill every derived table from their rows; returns the id.
+    """Record ``ranges``, fill every derived table from their rows, mark it filled.
 
-    Called again with the same id and ranges (a retry), it adds only what the
-    first call did not.
+    Only rows above each log's watermark are taken (another process, or a
+    partition's next owner, may have derived some already). Called again with
+    the id of a recorded derivation (a retry), it finishes that one instead.
+    Returns the id.
     """
     derivation_id = derivation_id or f"derivation:{uuid.uuid4().hex}"
     if not ranges:
         return derivation_id
     with exclusive(store):
-        store.insert_rows(
-            DERIVED_RANGES,
-            [[derivation_id, r.topic, r.partition, r.first, r.last] for r in ranges],
-            dedup_token=derivation_id,
-        )
-        _fill(store, ranges, derivation_id)
+        if _ranges_of(store, [derivation_id]):
+            _finish(store, [derivation_id])
+            return derivation_id
+        done = watermarks(store)
+        fresh = []
+        for r in ranges:
+            first = max(r.first, done.get((r.topic, r.partition), -1) + 1)
+            if first <= r.last:
+                fresh.append(Range(r.topic, r.partition, first, r.last))
+        if fresh:
+            _record(store, derivation_id, fresh, filled=False)
+            _fill(store, fresh, derivation_id)
+            _record(store, derivation_id, fresh, filled=True)
     return derivation_id
+
+
+def _record(store: Store, derivation_id: str, ranges: Sequence[Range], *, filled: bool) -> None:
+    store.insert_rows(
+        DERIVED_RANGES,
+        [[derivation_id, r.topic, r.partition, r.first, r.last, filled] for r in ranges],
+        dedup_token=f"{derivation_id}/{'filled' if filled else 'recorded'}",
+    )
 
 
 def derive_rows(
@@ -206,23 +229,33 @@ def _recorded(store: Store, where: str, params: dict[str, Any]) -> dict[tuple[st
     return {(r["topic"], int(r["partition"])): r["last"] for r in rows}
 
 
-def _finish(store: Store, ids: Iterable[str]) -> None:
-    """Run recorded derivations again: what a crash interrupted is completed, the rest dropped."""
-    ids = sorted({i for i in ids if not i.startswith(BASELINE)})
-    if not ids:
-        return
+def _ranges_of(store: Store, ids: Iterable[str]) -> dict[str, tuple[list[Range], bool]]:
+    """The recorded ranges of these derivations, and whether each was filled."""
     rows = store.query(
-        "SELECT derivation_id, topic, partition, from_seq, to_seq FROM {db}.derivations "
-        "WHERE derivation_id IN {ids:Array(String)}",
-        {"ids": ids},
+        "SELECT derivation_id, topic, partition, from_seq, to_seq, filled "
+        "FROM {db}.derivations WHERE derivation_id IN {ids:Array(String)}",
+        {"ids": sorted(set(ids))},
     )
-    by_id: dict[str, list[Range]] = {}
+    out: dict[str, tuple[list[Range], bool]] = {}
     for r in rows:
-        by_id.setdefault(r["derivation_id"], []).append(
-            Range(r["topic"], int(r["partition"]), int(r["from_seq"]), int(r["to_seq"]))
-        )
-    for derivation_id, ranges in sorted(by_id.items()):
-        _fill(store, ranges, derivation_id)
+        ranges, filled = out.get(r["derivation_id"], ([], False))
+        if r["filled"]:
+            filled = True
+        else:
+            ranges.append(
+                Range(r["topic"], int(r["partition"]), int(r["from_seq"]), int(r["to_seq"]))
+            )
+        out[r["derivation_id"]] = (ranges, filled)
+    return out
+
+
+def _finish(store: Store, ids: Iterable[str]) -> None:
+    """Fill the recorded derivations a crash or an error left unfilled (their tokens drop what
+    a step before the interruption added); filled ones are not run again."""
+    for derivation_id, (ranges, filled) in sorted(_ranges_of(store, ids).items()):
+        if not filled and ranges:
+            _fill(store, ranges, derivation_id)
+            _record(store, derivation_id, ranges, filled=True)
 
 
 def watermarks(store: Store) -> dict[tuple[str, int], int]:
@@ -297,46 +330,26 @@ def finish_all(store: Store) -> dict[tuple[str, int], int]:
 
 
 def derive_erased(store: Store, erasure_id: str, done: Mapping[tuple[str, int], int]) -> None:
-    """Derive the subject-naming rows of an erasure's redacted copies that were derived before.
+    """Derive again the subject-naming rows of every erasure's redacted copies already derived.
 
-    ``done`` are the watermarks read (under :func:`exclusive`) before the copies were
-    written; copies above them are derived later with their log.
+    Run by an erasure after it removed the subject's rows (under :func:`exclusive`;
+    ``done`` are the watermarks read before its copies were written). The rows of
+    all erased copies are replaced, not only this erasure's: an earlier erasure
+    that was interrupted after writing its copies is healed by the next one.
+    Copies above the watermarks are derived later with their log.
     """
     ranges = [Range(t, p, 0, last) for (t, p), last in sorted(done.items())]
+    store.command(
+        f"ALTER TABLE {{db}}.alerts DELETE WHERE origin = 'event' "
+        f"AND startsWith(subject_id, '{ERASED_MARK}')",
+        settings={"mutations_sync": 2},
+    )
+    store.command(
+        f"ALTER TABLE {{db}}.recipients DELETE WHERE startsWith(subject_id, '{ERASED_MARK}')",
+        settings={"mutations_sync": 2},
+    )
     if ranges:
-        _fill(
-            store,
-            ranges,
-            erasure_id,
-            tables=_SUBJECT_TABLES,
-            extra=" AND erasure_ref = {ref:String}",
-            params={"ref": erasure_id},
-        )
-
-
-def _retry(store: Store, derivation_id: str, ranges: Sequence[Range]) -> None:
-    """Try a failed derivation again, whoever derived its rows meanwhile.
-
-    Recorded: run it again (its tokens drop what was done). Not recorded: the
-    partitions may have moved and their next owner derived some of the rows
-    (:func:`catch_up`), so only rows above each log's watermark are derived.
-    """
-    with exclusive(store):
-        recorded = store.query(
-            "SELECT count() AS n FROM {db}.derivations WHERE derivation_id = {i:String}",
-            {"i": derivation_id},
-        )
-        if recorded and int(recorded[0]["n"]):
-            _fill(store, ranges, derivation_id)
-            return
-        done = watermarks(store)
-        rest = [
-            Range(
-                r.topic, r.partition, max(r.first, done.get((r.topic, r.partition), -1) + 1), r.last
-            )
-            for r in ranges
-        ]
-        derive(store, [r for r in rest if r.first <= r.last], derivation_id)
+        _fill(store, ranges, erasure_id, tables=_SUBJECT_TABLES, extra=" AND erasure_ref != ''")
 
 
 class Deriver:
@@ -392,8 +405,8 @@ class Deriver:
         is tried again first next time, and :func:`catch_up` covers a crash.
         """
         try:
-            if self._failed is not None:
-                _retry(self.store, *self._failed)
+            if self._failed is not None:  # the same id: finished if recorded, else clipped
+                derive(self.store, self._failed[1], self._failed[0])
                 self._failed = None
             keys = list(self._pending) if only is None else [k for k in only if k in self._pending]
             ranges = [Range(t, p, *self._pending.pop((t, p))) for t, p in keys]

@@ -17,8 +17,10 @@ row (:mod:`jejak.lineage.store.canonical`). Erasing a subject:
    mutation), selected by their salted commitments and event ids, never by the
    subject id, so the statement ClickHouse keeps in its mutation log names
    nobody either;
-4. does the same in the derived tables that name a subject — the alerts by
-   event id, the disclosure aggregate by a subquery over those event ids — and derives their rows again from the redacted copies
+4. deletes the derived rows that name the subject (alerts, the disclosure
+   aggregate) through a ``Memory`` table holding the subject id, so these
+   mutations name nobody either and also find rows an interrupted earlier run
+   left; derives the rows of every erasure's redacted copies again
    (:func:`jejak.lineage.store.derive.derive_erased`; copies of rows not
    derived yet are derived later in their place); blanks the key and payload
    of the subject's dead letters.
@@ -27,16 +29,17 @@ Afterwards no table holds the pseudonym, and with the salt gone nobody — not
 even someone holding the pseudonymisation key and the raw id — can tie the
 commitments to the person. ``jejak verify`` still passes and lists the erasure.
 Counts of events, verdicts and alerts do not change (each log row is derived
-once: the daily aggregate, which names nobody, is not touched). Events the log already holds are never written again,
-so a later redelivery of the subject's old events does not bring them back.
+once: the daily aggregate, which names nobody, is not touched). Events the log
+already holds are never written again, so a later redelivery of the subject's
+old events does not bring them back.
 
-Erasure is the only sanctioned change to stored rows. It is idempotent: run
-again after an interruption, it finishes what is left.
+Erasure is the only sanctioned change to stored rows. Run again after an
+interruption, it finishes what is left (a test interrupts one after the
+originals are gone).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -49,7 +52,7 @@ from jejak.lineage.store.checkpoints import Checkpointer
 from jejak.lineage.store.client import Store
 from jejak.lineage.store.derive import derive_erased, exclusive, finish_all
 from jejak.lineage.store.tables import EVENTS, JOURNAL, Table
-from jejak.lineage.store.writer import SUBJECT_MARK, JournalRecord, append_journal
+from jejak.lineage.store.writer import JournalRecord, append_journal
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +121,28 @@ def _utc(rows: list[list[Any]], table: Table) -> None:
                     row[i] = row[i].replace(tzinfo=UTC)
 
 
+def _drop_derived_rows(store: Store, subject_id: str, erasure_id: str) -> None:
+    """Delete every derived row naming the subject (alerts, the disclosure aggregate).
+
+    The subject id goes into a ``Memory`` table (never written to disk) that the
+    mutations read, so the statements ClickHouse keeps in its mutation log name
+    nobody; and rows left by an interrupted earlier run are found too (the
+    originals they came from may be gone).
+    """
+    holder = f"erasing_{erasure_id.removeprefix('erasure:')}"
+    store.command(f"CREATE TABLE {{db}}.{holder} (subject_id String) ENGINE = Memory")
+    try:
+        store.command(f"INSERT INTO {{db}}.{holder} SELECT {{s:String}}", {"s": subject_id})
+        for table in ("alerts", "recipients"):
+            store.command(
+                f"ALTER TABLE {{db}}.{table} DELETE WHERE subject_id IN "
+                f"(SELECT subject_id FROM {{db}}.{holder})",
+                settings=_SYNC,
+            )
+    finally:
+        store.command(f"DROP TABLE IF EXISTS {{db}}.{holder} SYNC")
+
+
 def erase(
     store: Store,
     subject_id: str,
@@ -167,13 +192,6 @@ def _erase(
         names = table.written_names
         commitments = [r[names.index("subject_commitment")] for r in rows]
         ids = [r[names.index(key)] for r in rows]
-        if table is EVENTS:  # the aggregate has no event ids: find the subject via the originals
-            store.command(
-                "ALTER TABLE {db}.recipients DELETE WHERE subject_id IN (SELECT subject_id "
-                "FROM {db}.events WHERE erasure_ref = '' AND event_id IN {i:Array(String)})",
-                {"i": ids},
-                settings=_SYNC,
-            )
         # select by salted commitments and ids: the mutation log names nobody
         store.command(
             f"ALTER TABLE {{db}}.{table.name} DELETE WHERE erasure_ref = '' "
@@ -182,24 +200,8 @@ def _erase(
             {"c": [c.hex() for c in commitments], "i": ids},
             settings=_SYNC,
         )
-    event_ids = [r[EVENTS.written_names.index("event_id")] for r in events]
-    monitor_alerts = [
-        json.loads(r[JOURNAL.written_names.index("body")])["alert_id"].replace(
-            SUBJECT_MARK, subject_id
-        )
-        for r in journal
-        if r[JOURNAL.written_names.index("record_kind")] == "alert"
-    ]
-    if event_ids or monitor_alerts:
-        store.command(
-            "ALTER TABLE {db}.alerts DELETE WHERE (event_id IN {i:Array(String)} "
-            "OR alert_id IN {a:Array(String)}) "
-            f"AND NOT startsWith(subject_id, '{ERASED_PREFIX}')",
-            {"i": event_ids, "a": monitor_alerts},
-            settings=_SYNC,
-        )
-    if event_ids:
-        derive_erased(store, erasure_id, derived)
+    _drop_derived_rows(store, subject_id, erasure_id)
+    derive_erased(store, erasure_id, derived)
     if dead:
         places = [(d["topic"], int(d["partition"]), int(d["offset"])) for d in dead]
         store.command(

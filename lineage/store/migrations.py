@@ -28,6 +28,11 @@ alone, every consumer and query command runs them at start).
   event-derived rows of the alerts and aggregates are rebuilt from the log
   (monitor alerts, from the journal, stay).
 
+- **5** — ``derivations.filled``: a derivation is recorded again once its
+  tables are filled, so a catch-up or an erasure runs only an interrupted one
+  again (found by review: a repeat relied on a deduplication token that is
+  remembered for the last 1,000 inserts of a table only).
+
 Views are created after their target tables, and (on a fresh store) before
 any row is written, so no derived row is ever missed.
 """
@@ -51,7 +56,7 @@ from jejak.lineage.store.tables import (
 
 log = logging.getLogger(__name__)
 
-CURRENT_VERSION = 4
+CURRENT_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -177,11 +182,31 @@ def _derive_by_range(store: Store) -> None:
     log.info("store %s: %d log rows derived", store.database, rows)
 
 
+def _filled_marks(store: Store) -> None:
+    """``derivations.filled``: a derivation's ranges are written again once its tables are
+    filled, so only an interrupted one is ever run again (a deduplication token is
+    remembered for the last 1,000 inserts of a table only)."""
+    on_cluster = f" ON CLUSTER {store.cluster}" if store.cluster else ""
+    for name in ("derivations_local", "derivations") if store.cluster else ("derivations",):
+        store.command(
+            f"ALTER TABLE {{db}}.{name}{on_cluster} "
+            "ADD COLUMN IF NOT EXISTS filled Bool DEFAULT false AFTER to_seq"
+        )
+    # what version 4 derived was filled (it ran to completion before this one)
+    store.command(
+        "INSERT INTO {db}.derivations (derivation_id, topic, partition, from_seq, to_seq, "
+        "filled) SELECT derivation_id, topic, partition, from_seq, to_seq, true "
+        "FROM {db}.derivations WHERE NOT filled AND derivation_id NOT IN "
+        "(SELECT derivation_id FROM {db}.derivations WHERE filled)"
+    )
+
+
 STEPS: tuple[Migration, ...] = (
     Migration(1, "first layout", _noop),
     Migration(2, "evidence layout: one chained event log, journal, checkpoints", _evidence_layout),
     Migration(3, "aggregate projections for disclosures, stats and alert counts", _projections),
     Migration(4, "derived tables by range derivations, recipients aggregate", _derive_by_range),
+    Migration(5, "derivations marked filled", _filled_marks),
 )
 
 

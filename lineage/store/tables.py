@@ -83,7 +83,7 @@ class Column:
 
 
 _DEDUP = ("non_replicated_deduplication_window = 1000",)
-"""A retried insert (same deduplication token) is dropped, in a table and in what derives from it."""
+"""A retried insert (same deduplication token) is dropped; for the last 1,000 inserts of a table."""
 
 
 @dataclass(frozen=True)
@@ -431,6 +431,9 @@ DERIVED_RANGES = Table(
         Column("partition", "Int32"),
         Column("from_seq", "UInt64"),
         Column("to_seq", "UInt64"),
+        # each derivation's ranges are written twice: before its tables are filled
+        # (recorded) and after (filled); only a recorded one is ever run again
+        Column("filled", "Bool", default="false"),
         Column("derived_at", TIME, default="now64(3)", written=False),
     ),
     order_by="(topic, partition, to_seq)",

@@ -29,3 +29,16 @@ def test_salts_are_fresh_random_bytes_and_none_for_nobody() -> None:
     assert all(len(s) == SALT_BYTES for s in salts)
     assert len(set(salts)) == len(salts)
     assert new_salt(["", ""]) == NO_SALT
+
+
+def test_a_forked_child_draws_other_salts_than_its_parent() -> None:
+    import os
+
+    new_salt(["subject"])  # the pool is filled
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, new_salt(["subject"]))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, SALT_BYTES) != new_salt(["subject"])
