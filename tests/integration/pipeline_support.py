@@ -154,3 +154,23 @@ def exactly_once_problems(
     if report["verify"]:
         found.append(f"verify: {[f['kind'] for f in report['verify']]}")
     return found
+
+
+def child_env(kafka: KafkaSettings, dsn: str, database: str, **extra: str) -> dict[str, str]:
+    """The environment of a ``jejak`` child process: this run's topics, group and store,
+    none of the caller's ``JEJAK_*`` variables."""
+    import os
+
+    env = {n: v for n, v in os.environ.items() if not n.startswith("JEJAK_")}
+    env.update(
+        JEJAK_KAFKA__BOOTSTRAP_SERVERS=kafka.bootstrap_servers,
+        JEJAK_KAFKA__TOPIC=kafka.topic,
+        JEJAK_KAFKA__DEAD_LETTER_TOPIC=kafka.dead_letter_topic,
+        JEJAK_KAFKA__ALERTS_TOPIC=kafka.alerts_topic,
+        JEJAK_KAFKA__GROUP_ID=kafka.group_id,
+        JEJAK_STORE__DSN=dsn,
+        JEJAK_STORE__DATABASE=database,
+        JEJAK_SDK__ALLOW_DEVELOPMENT_KEY="true",
+        **extra,
+    )
+    return env

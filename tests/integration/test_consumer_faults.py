@@ -38,7 +38,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_support import POISON, events, exactly_once_problems, make_settings, produce, read_all
+from pipeline_support import (
+    POISON,
+    child_env,
+    events,
+    exactly_once_problems,
+    make_settings,
+    produce,
+    read_all,
+)
 
 from jejak.consumers.pipeline import build_consumer
 from jejak.consumers.topics import ensure_topics
@@ -68,22 +76,14 @@ class World:
         self.restarts: list[float] = []
 
     def env(self, **extra: str) -> dict[str, str]:
-        k = self.settings.kafka
-        env = {n: v for n, v in os.environ.items() if not n.startswith("JEJAK_")}
-        env.update(
-            JEJAK_KAFKA__BOOTSTRAP_SERVERS=k.bootstrap_servers,
-            JEJAK_KAFKA__TOPIC=k.topic,
-            JEJAK_KAFKA__DEAD_LETTER_TOPIC=k.dead_letter_topic,
-            JEJAK_KAFKA__ALERTS_TOPIC=k.alerts_topic,
-            JEJAK_KAFKA__GROUP_ID=k.group_id,
+        return child_env(
+            self.settings.kafka,
+            self.dsn,
+            "faults",
             JEJAK_KAFKA__GROUP_INSTANCE_ID="faults-1",
             JEJAK_KAFKA__SESSION_TIMEOUT_MS=str(SESSION_TIMEOUT_MS),
-            JEJAK_STORE__DSN=self.dsn,
-            JEJAK_STORE__DATABASE="faults",
-            JEJAK_SDK__ALLOW_DEVELOPMENT_KEY="true",
             **extra,
         )
-        return env
 
     def consume(self, fault: str | None = None, *, broken: bool = False) -> int:
         """Run ``jejak consume`` until it is killed or idle; returns its exit status."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import re
 import signal
 import subprocess
@@ -33,7 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_support import POISON, events, exactly_once_problems, make_settings, produce
+from pipeline_support import (
+    POISON,
+    child_env,
+    events,
+    exactly_once_problems,
+    make_settings,
+    produce,
+)
 
 from jejak.consumers.topics import ensure_topics
 from jejak.consumers.workers import Holder, Workers, remote_store
@@ -127,20 +133,7 @@ class Run:
         produce(bootstrap, self.settings.kafka.topic, self.events, POISON)
 
     def env(self, **extra: str) -> dict[str, str]:
-        k = self.settings.kafka
-        env = {n: v for n, v in os.environ.items() if not n.startswith("JEJAK_")}
-        env.update(
-            JEJAK_KAFKA__BOOTSTRAP_SERVERS=k.bootstrap_servers,
-            JEJAK_KAFKA__TOPIC=k.topic,
-            JEJAK_KAFKA__DEAD_LETTER_TOPIC=k.dead_letter_topic,
-            JEJAK_KAFKA__ALERTS_TOPIC=k.alerts_topic,
-            JEJAK_KAFKA__GROUP_ID=k.group_id,
-            JEJAK_STORE__DSN=self.dsn,
-            JEJAK_STORE__DATABASE="workers",
-            JEJAK_SDK__ALLOW_DEVELOPMENT_KEY="true",
-            **extra,
-        )
-        return env
+        return child_env(self.settings.kafka, self.dsn, "workers", **extra)
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, str(CHILD), "consume", "--", "-v", "consume", "--no-serve", *args]
