@@ -106,6 +106,7 @@ CREATE TABLE IF NOT EXISTS jejak.derivations_local ON CLUSTER jejak_cluster (
     `partition` Int32,
     `from_seq` UInt64,
     `to_seq` UInt64,
+    `filled` Bool DEFAULT false,
     `derived_at` DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jejak/derivations', '{replica}')
