@@ -178,13 +178,26 @@ def derive(store: Store, ranges: Sequence[Range], derivation_id: str | None = No
     the id of a recorded derivation (a retry), it finishes that one instead.
     Returns the id.
     """
-    derivation_id = derivation_id or f"derivation:{uuid.uuid4().hex}"
+    if derivation_id is None:
+        derivation_id = _new_id()
+    elif ranges:
+        with exclusive(store):
+            if _ranges_of(store, [derivation_id]):
+                _finish(store, [derivation_id])
+                return derivation_id
+    _derive_new(store, ranges, derivation_id)
+    return derivation_id
+
+
+def _new_id() -> str:
+    return f"derivation:{uuid.uuid4().hex}"
+
+
+def _derive_new(store: Store, ranges: Sequence[Range], derivation_id: str) -> None:
+    """:func:`derive` for an id not recorded yet (no look-up of it)."""
     if not ranges:
-        return derivation_id
+        return
     with exclusive(store):
-        if _ranges_of(store, [derivation_id]):
-            _finish(store, [derivation_id])
-            return derivation_id
         done = watermarks(store)
         fresh = []
         for r in ranges:
@@ -195,7 +208,6 @@ def derive(store: Store, ranges: Sequence[Range], derivation_id: str | None = No
             _record(store, derivation_id, fresh, filled=False)
             _fill(store, fresh, derivation_id)
             _record(store, derivation_id, fresh, filled=True)
-    return derivation_id
 
 
 def _record(store: Store, derivation_id: str, ranges: Sequence[Range], *, filled: bool) -> None:
@@ -210,13 +222,17 @@ def derive_rows(
     store: Store, rows: Sequence[Sequence[Any]], derivation_id: str | None = None
 ) -> str:
     """Derive the rows of one write (event-log rows in the written column order)."""
+    return derive(store, ranges_of_rows(rows), derivation_id)
+
+
+def ranges_of_rows(rows: Sequence[Sequence[Any]]) -> list[Range]:
+    """The seq range of each log among event-log rows (in the written column order)."""
     spans: dict[tuple[str, int], list[int]] = {}
     for row in rows:
         seq = int(row[_SEQ])
         span = spans.setdefault((row[_TOPIC], int(row[_PARTITION])), [seq, seq])
         span[0], span[1] = min(span[0], seq), max(span[1], seq)
-    ranges = [Range(t, p, a, b) for (t, p), (a, b) in sorted(spans.items())]
-    return derive(store, ranges, derivation_id)
+    return [Range(t, p, a, b) for (t, p), (a, b) in sorted(spans.items())]
 
 
 def _recorded(store: Store, where: str, params: dict[str, Any]) -> dict[tuple[str, int], str]:
@@ -364,7 +380,6 @@ class Deriver:
         self.every_events = every_events
         self.every_s = every_s
         self._pending: dict[tuple[str, int], list[int]] = {}
-        self._count = 0
         self._since: float | None = None
         self._failed: tuple[str, list[Range]] | None = None
         self.derivations = 0
@@ -378,25 +393,23 @@ class Deriver:
             self._pending[(topic, partition)] = [first, last]
         else:
             span[0], span[1] = min(span[0], first), max(span[1], last)
-        self._count += last - first + 1
         if self._since is None:
             self._since = time.monotonic()
 
     def appended_rows(self, rows: Sequence[Sequence[Any]]) -> None:
         """:meth:`appended` for event-log rows in the written column order."""
-        for row in rows:
-            seq = int(row[_SEQ])
-            self.appended(row[_TOPIC], int(row[_PARTITION]), seq, seq)
+        for r in ranges_of_rows(rows):
+            self.appended(r.topic, r.partition, r.first, r.last)
 
     @property
     def pending(self) -> int:
-        return self._count
+        """Rows appended and not derived yet."""
+        return sum(last - first + 1 for first, last in self._pending.values())
 
     def due(self) -> bool:
-        if not self._count:
+        if self._since is None:
             return False
-        since = self._since if self._since is not None else time.monotonic()
-        return self._count >= self.every_events or time.monotonic() - since >= self.every_s
+        return self.pending >= self.every_events or time.monotonic() - self._since >= self.every_s
 
     def flush(self, only: Iterable[tuple[str, int]] | None = None) -> bool:
         """Derive what is pending (of the logs ``only``, if given); False if the store failed.
@@ -410,18 +423,15 @@ class Deriver:
                 self._failed = None
             keys = list(self._pending) if only is None else [k for k in only if k in self._pending]
             ranges = [Range(t, p, *self._pending.pop((t, p))) for t, p in keys]
+            if not self._pending:
+                self._since = None
             if not ranges:
                 return True
-            n = sum(r.last - r.first + 1 for r in ranges)
-            self._count -= n
-            if not self._pending:
-                self._count, self._since = 0, None
-            derivation_id = f"derivation:{uuid.uuid4().hex}"
-            self._failed = (derivation_id, ranges)
-            derive(self.store, ranges, derivation_id)
+            self._failed = (_new_id(), ranges)
+            _derive_new(self.store, ranges, self._failed[0])
             self._failed = None
             self.derivations += 1
-            self.rows += n
+            self.rows += sum(r.last - r.first + 1 for r in ranges)
             return True
         except StoreError:
             log.warning("deriving the alerts and aggregates failed; will retry")
@@ -430,8 +440,6 @@ class Deriver:
     def forget(self, keys: Iterable[tuple[str, int]]) -> None:
         """Drop pending ranges of logs this process no longer owns (their next owner derives)."""
         for key in keys:
-            span = self._pending.pop(key, None)
-            if span is not None:
-                self._count -= span[1] - span[0] + 1
+            self._pending.pop(key, None)
         if not self._pending:
-            self._count, self._since = 0, None
+            self._since = None

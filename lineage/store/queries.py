@@ -33,10 +33,6 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _rows(store: Store, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    return store.rows(sql, params)
-
-
 def _window(since: datetime | None, until: datetime | None) -> tuple[str, dict[str, Any]]:
     clauses, params = [], {}
     if since is not None:
@@ -323,8 +319,7 @@ def disclosures(
             "groupUniqArrayArray(categories) AS cats, groupUniqArrayArray(bases) AS bases "
             "FROM {db}.recipients WHERE kind = 'disclosure'" + filters
         )
-    return _rows(
-        store,
+    return store.rows(
         "SELECT recipient_id, recipient_kind, purpose, "
         "arraySort(groupUniqArrayArray(cats)) AS categories, "
         "sum(n) AS disclosures, count() AS subjects, "
@@ -366,8 +361,7 @@ def violations(
 
 def alert_summary(store: Store) -> list[dict[str, Any]]:
     """Alerts counted by severity and reason (from the alerts' ``by_reason`` projection)."""
-    return _rows(
-        store,
+    return store.rows(
         "SELECT severity, reason, sum(n) AS alerts, count() AS subjects, "
         "min(f) AS first_at, max(l) AS last_at "
         "FROM (SELECT severity, reason, subject_id, count() AS n, min(occurred_at) AS f, "
@@ -380,18 +374,16 @@ def totals(store: Store) -> dict[str, Any]:
     """Counts per decision and per kind: the store at a glance (from the daily aggregates)."""
     by_decision: dict[str, int] = {}
     by_kind: dict[str, int] = {}
-    for r in _rows(
-        store,
+    for r in store.rows(
         "SELECT kind, decision, sum(events) AS n FROM {db}.daily WHERE first_reason "
         "GROUP BY kind, decision",
     ):
         by_decision[r["decision"]] = by_decision.get(r["decision"], 0) + int(r["n"])
         by_kind[r["kind"]] = by_kind.get(r["kind"], 0) + int(r["n"])
-    dead = _rows(store, "SELECT count() AS n FROM {db}.dead_letters FINAL")[0]["n"]
+    dead = store.rows("SELECT count() AS n FROM {db}.dead_letters FINAL")[0]["n"]
     # distinct subjects, exactly: the log's sorting key starts with the subject id, so
     # ClickHouse reads that one column in order (a distinct in order, no hash of the log)
-    subjects = _rows(
-        store,
+    subjects = store.rows(
         "SELECT count() AS n FROM (SELECT DISTINCT subject_id FROM {db}.events)",
     )[0]["n"]
     return {
@@ -425,8 +417,7 @@ def retention_overdue(
     now = now or datetime.now(UTC)
     period = after_closure if callable(after_closure) else (lambda _at: after_closure)
     where, params = _partitions_clause(partitions)
-    closed = _rows(
-        store,
+    closed = store.rows(
         "SELECT subject_id, min(occurred_at) AS closed_at FROM {db}.consents "
         "WHERE action = 'closed'" + where + " GROUP BY subject_id",
         params,
@@ -434,15 +425,13 @@ def retention_overdue(
     if not closed:
         return []
     subjects = [r["subject_id"] for r in closed]
-    collected = _rows(
-        store,
+    collected = store.rows(
         "SELECT subject_id, category, max(occurred_at) AS last_collected_at "
         "FROM {db}.lineage WHERE kind = 'collection' AND subject_id IN {ids:Array(String)} "
         "GROUP BY subject_id, category",
         {"ids": subjects},
     )
-    deleted = _rows(
-        store,
+    deleted = store.rows(
         "SELECT subject_id, category, max(occurred_at) AS deleted_at "
         "FROM {db}.lineage WHERE kind = 'deletion' AND subject_id IN {ids:Array(String)} "
         "GROUP BY subject_id, category",
@@ -493,8 +482,7 @@ def deletions_of(store: Store, subject_ids: Sequence[str]) -> dict[str, list[tup
     if not subject_ids:
         return {}
     out: dict[str, list[tuple[str, datetime]]] = {}
-    for row in _rows(
-        store,
+    for row in store.rows(
         "SELECT subject_id, category, max(occurred_at) AS deleted_at "
         "FROM {db}.lineage WHERE kind = 'deletion' AND subject_id IN {ids:Array(String)} "
         "GROUP BY subject_id, category",
@@ -508,8 +496,7 @@ def existing_alert_ids(store: Store, ids: Sequence[str]) -> set[str]:
     """Which of these alert ids the store already holds (so a monitor raises each once)."""
     if not ids:
         return set()
-    rows = _rows(
-        store,
+    rows = store.rows(
         "SELECT DISTINCT alert_id FROM {db}.alerts WHERE alert_id IN {ids:Array(String)}",
         {"ids": list(ids)},
     )
@@ -518,8 +505,7 @@ def existing_alert_ids(store: Store, ids: Sequence[str]) -> set[str]:
 
 def subjects_with_violations(store: Store, limit: int = 10) -> Sequence[dict[str, Any]]:
     """The subjects with the most violations (for triage and for the demo's report)."""
-    return _rows(
-        store,
+    return store.rows(
         "SELECT subject_id, count() AS violations, "
         "countIf(reason = 'disclosure_without_consent') AS without_consent "
         "FROM {db}.alerts GROUP BY subject_id "
@@ -530,8 +516,7 @@ def subjects_with_violations(store: Store, limit: int = 10) -> Sequence[dict[str
 
 def alerts_of_events(store: Store, event_ids: Sequence[str]) -> list[AlertRow]:
     """The alerts the store holds for these events (to publish again after a crash)."""
-    rows = _rows(
-        store,
+    rows = store.rows(
         "SELECT alert_id, event_id, subject_id, kind, occurred_at, severity, reason, reasons, "
         "categories, purpose, recipient_id, recipient_kind, policy_version, summary "
         "FROM {db}.alerts WHERE event_id IN {ids:Array(String)} ORDER BY occurred_at, alert_id",
@@ -558,8 +543,7 @@ def verdicts(store: Store, event_ids: Sequence[str] | None = None) -> list[dict[
     where, params = "", {}
     if event_ids is not None:
         where, params = " WHERE event_id IN {ids:Array(String)}", {"ids": list(event_ids)}
-    return _rows(
-        store,
+    return store.rows(
         "SELECT event_id, kind, occurred_at, decision, basis, reasons, policy_version "
         "FROM {db}.events" + where + " ORDER BY topic, partition, seq",
         params,
@@ -568,8 +552,7 @@ def verdicts(store: Store, event_ids: Sequence[str] | None = None) -> list[dict[
 
 def dead_letters(store: Store, limit: int = 100) -> list[dict[str, Any]]:
     """Messages that could not be decoded or validated, with why and where from."""
-    return _rows(
-        store,
+    return store.rows(
         "SELECT topic, partition, offset, reason, detail, intDiv(length(payload), 2) AS bytes, "
         "received_at FROM {db}.dead_letters FINAL ORDER BY received_at DESC, partition, offset "
         "LIMIT {n:UInt32}",

@@ -51,10 +51,6 @@ SEVERITY_ORDER_SQL = (
 )
 
 
-def _rows(store: Store, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    return store.rows(sql, params)
-
-
 def record(
     store: Store,
     kind: str,
@@ -78,8 +74,7 @@ def record(
 def _journal(
     store: Store, kinds: Sequence[str], where: str = "", params: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    rows = _rows(
-        store,
+    rows = store.rows(
         "SELECT record_id, record_kind, recorded_at, subject_id, body FROM {db}.journal "
         "WHERE record_kind IN {kinds:Array(String)}" + where + " ORDER BY seq",
         {"kinds": list(kinds), **(params or {})},
@@ -124,8 +119,7 @@ def access_log(
         where += " AND JSONExtractString(body, 'token') = {tok:String}"
         params["tok"] = token
     params["limit"] = int(limit)
-    rows = _rows(
-        store,
+    rows = store.rows(
         "SELECT record_id, recorded_at AS at, subject_id, body FROM {db}.journal "
         "WHERE record_kind = 'access'" + where + " ORDER BY seq DESC LIMIT {limit:UInt32}",
         params,
@@ -206,8 +200,7 @@ def alerts(
         outer = " WHERE status = {status:String}"
         params["status"] = status
     params["limit"] = int(limit)
-    return _rows(
-        store,
+    return store.rows(
         f"SELECT * FROM (SELECT {_ALERT_COLUMNS}, "
         "if(t.last_status IN ('', 'reopened'), 'open', t.last_status) AS status, "
         "t.last_assignee AS assignee, t.changes AS status_changes "
@@ -220,8 +213,7 @@ def alerts(
 
 def alert_counts(store: Store) -> list[dict[str, Any]]:
     """Alerts counted by severity, reason and triage status (no subject named)."""
-    return _rows(
-        store,
+    return store.rows(
         "SELECT a.severity AS severity, a.reason AS reason, "
         "if(t.last_status IN ('', 'reopened'), 'open', t.last_status) AS status, "
         "count() AS alerts, min(a.occurred_at) AS first_at, max(a.occurred_at) AS last_at "
@@ -234,8 +226,7 @@ def alert_counts(store: Store) -> list[dict[str, Any]]:
 
 def triage_history(store: Store, alert_id: str) -> list[dict[str, Any]]:
     """Every status change of one alert, oldest first."""
-    rows = _rows(
-        store,
+    rows = store.rows(
         "SELECT record_id, recorded_at AS at, body FROM {db}.journal WHERE record_kind = 'triage' "
         "AND replaceAll(JSONExtractString(body, 'alert'), {mark:String}, subject_id) = {a:String} "
         "ORDER BY seq",
@@ -257,8 +248,7 @@ def recipients_over_time(
 ) -> list[dict[str, Any]]:
     """Disclosures per day, recipient, purpose and basis (from the daily aggregate)."""
     where, params = _days(since, until)
-    return _rows(
-        store,
+    return store.rows(
         "SELECT day, recipient_id, recipient_kind, purpose, basis, sum(disclosures) AS disclosures, "
         "sum(violations) AS violations FROM {db}.daily_disclosures WHERE 1" + where + " "
         "GROUP BY day, recipient_id, recipient_kind, purpose, basis "
@@ -272,8 +262,7 @@ def clauses_over_time(
 ) -> list[dict[str, Any]]:
     """Decisions per day, basis clause and reason (from the daily aggregate)."""
     where, params = _days(since, until)
-    return _rows(
-        store,
+    return store.rows(
         "SELECT day, kind, basis, reason, sum(events) AS events FROM {db}.daily_clauses "
         "WHERE 1" + where + " GROUP BY day, kind, basis, reason ORDER BY day, kind, basis, reason",
         params,
@@ -308,8 +297,7 @@ def request_sources(store: Store) -> dict[str, list[dict[str, Any]]]:
     - ``deletions``: deletion events that name a request reference;
     - ``withdrawals``: consents withdrawn, per subject.
     """
-    events = _rows(
-        store,
+    events = store.rows(
         "SELECT event_id, subject_id, occurred_at, request, request_ref, action AS status "
         "FROM {db}.events WHERE kind = 'subject_request' ORDER BY occurred_at, topic, partition, seq",
     )
@@ -322,25 +310,21 @@ def request_sources(store: Store) -> dict[str, list[dict[str, Any]]]:
         }
         for r in _journal(store, (REQUEST,))
     ]
-    reports = _rows(
-        store,
+    reports = store.rows(
         "SELECT subject_id, recorded_at AS at, JSONExtractString(body, 'reason') AS reason "
         "FROM {db}.journal WHERE record_kind = 'access' "
         "AND JSONExtractString(body, 'endpoint') IN {endpoints:Array(String)}",
         {"endpoints": list(REPORT_ENDPOINTS)},
     )
-    erasures = _rows(
-        store,
+    erasures = store.rows(
         "SELECT recorded_at AS at, JSONExtractString(body, 'request_ref') AS request_ref "
         "FROM {db}.journal WHERE record_kind = 'erasure'",
     )
-    deletions = _rows(
-        store,
+    deletions = store.rows(
         "SELECT subject_id, occurred_at AS at, request_ref FROM {db}.events "
         "WHERE kind = 'deletion' AND request_ref != ''",
     )
-    withdrawals = _rows(
-        store,
+    withdrawals = store.rows(
         "SELECT subject_id, occurred_at AS at, scope FROM {db}.consents WHERE action = 'withdrawn'",
     )
     return {

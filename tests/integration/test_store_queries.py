@@ -268,7 +268,7 @@ def _same_aggregates(store: Store) -> None:
         return sorted(rows, key=lambda r: tuple(str(r[k]) for k in key))
 
     disclosure_key = ("recipient_id", "recipient_kind", "purpose")
-    expected = q._rows(store, _DISCLOSURES.replace("{where}", ""))
+    expected = store.rows(_DISCLOSURES.replace("{where}", ""))
     assert len(expected) > 3
     assert by_key(q.disclosures(store), *disclosure_key) == by_key(expected, *disclosure_key)
     kind = expected[0]["recipient_kind"]
@@ -276,15 +276,14 @@ def _same_aggregates(store: Store) -> None:
         [r for r in expected if r["recipient_kind"] == kind], *disclosure_key
     )
     since = T0 - timedelta(days=400)
-    windowed = q._rows(
-        store,
+    windowed = store.rows(
         _DISCLOSURES.replace("{where}", "AND occurred_at >= {since:DateTime64(3, 'UTC')} "),
         {"since": since},
     )
     assert by_key(q.disclosures(store, since=since), *disclosure_key) == by_key(
         windowed, *disclosure_key
     )
-    summary = q._rows(store, _ALERT_SUMMARY)
+    summary = store.rows(_ALERT_SUMMARY)
     assert summary
     assert by_key(q.alert_summary(store), "severity", "reason") == by_key(
         summary, "severity", "reason"
